@@ -1,0 +1,83 @@
+"""TLS for Python through Mozilla NSS, behind PEP 748's unified TLS API.
+
+    import tls_nss as tls
+    config = tls.TLSClientConfiguration(trust_store=tls.TrustStore.system())
+    with tls.NSS_IMPLEMENTATION.client_context(config).connect(("example.org", 443)) as sock:
+        ...
+"""
+
+from ._api import (
+    DEFAULT_CIPHER_LIST,
+    Certificate,
+    CipherSuite,
+    ClientContext,
+    NextProtocol,
+    PrivateKey,
+    ServerContext,
+    SigningChain,
+    TLSBuffer,
+    TLSClientConfiguration,
+    TLSImplementation,
+    TLSServerConfiguration,
+    TLSSocket,
+    TLSVersion,
+    TrustStore,
+)
+from ._errors import (
+    CertificateVerificationError,
+    ConfigurationError,
+    NSSConfigurationError,
+    NSSError,
+    NSSRaggedEOF,
+    NSSWantReadError,
+    NSSWantWriteError,
+    RaggedEOF,
+    TLSConnectionError,
+    TLSError,
+    TLSTimeoutError,
+    WantReadError,
+    WantWriteError,
+)
+from ._nss import NSSTLSSocket, nss_version
+from ._context import NSS_IMPLEMENTATION, NSSClientContext, NSSServerContext, validate_config
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # PEP 748
+    "TLSClientConfiguration",
+    "TLSServerConfiguration",
+    "ClientContext",
+    "ServerContext",
+    "TLSSocket",
+    "TLSBuffer",
+    "CipherSuite",
+    "DEFAULT_CIPHER_LIST",
+    "NextProtocol",
+    "TLSVersion",
+    "TLSError",
+    "WantWriteError",
+    "WantReadError",
+    "RaggedEOF",
+    "ConfigurationError",
+    "Certificate",
+    "PrivateKey",
+    "SigningChain",
+    "TrustStore",
+    "TLSImplementation",
+    # NSS
+    "NSS_IMPLEMENTATION",
+    "NSSClientContext",
+    "NSSServerContext",
+    "NSSTLSSocket",
+    "validate_config",
+    "nss_version",
+    "NSSError",
+    "NSSConfigurationError",
+    "NSSWantReadError",
+    "NSSWantWriteError",
+    "NSSRaggedEOF",
+    "CertificateVerificationError",
+    "TLSTimeoutError",
+    "TLSConnectionError",
+]

@@ -1,0 +1,126 @@
+"""Reading certificates, keys and trust stores into DER.
+
+Works on any PEP 748 implementation's objects: they are read by the PEP's
+attribute names (``_buffer``, ``_path``, ``_id``), never by type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from typing import Any, NamedTuple
+
+from ._errors import configuration_error
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)-----END \1-----", re.DOTALL
+)
+_PEM_MARKER = b"-----BEGIN "
+
+
+class Source(NamedTuple):
+    data: bytes
+    description: str  # for messages: "certificate file /etc/x.pem"
+
+
+class KeyDER(NamedTuple):
+    der: bytes
+    pem_label: str | None  # None when the key came as bare DER
+    description: str
+
+
+def source_of(obj: Any) -> tuple[bytes | None, Any, bytes | None]:
+    """The (buffer, path, id) a PEP 748 Certificate, PrivateKey or TrustStore holds."""
+    return (
+        getattr(obj, "_buffer", None),
+        getattr(obj, "_path", None),
+        getattr(obj, "_id", None),
+    )
+
+
+def read(obj: Any, what: str) -> Source:
+    """The bytes behind a certificate, key or trust store given by buffer or path."""
+    buffer, path, _ = source_of(obj)
+    if buffer is not None:
+        if not isinstance(buffer, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a {what} buffer must be bytes, not {type(buffer).__name__}")
+        return Source(bytes(buffer), f"{what} buffer")
+    if path is None:
+        raise configuration_error(f"loading the {what}", "it names no buffer or file")
+    try:
+        filename = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"a {what} path must be str or os.PathLike, not {type(path).__name__}") from None
+    try:
+        with open(filename, "rb") as f:
+            return Source(f.read(), f"{what} file {os.fsdecode(filename)}")
+    except OSError as e:
+        raise configuration_error(
+            f"reading {what} file {os.fsdecode(filename)}", e.strerror or str(e)
+        ) from e
+
+
+def pem_blocks(data: bytes, description: str) -> list[tuple[str, bytes]]:
+    """Every PEM block in ``data``, as (label, DER)."""
+    blocks = []
+    for match in _PEM_BLOCK.finditer(data):
+        label = match.group(1).decode("ascii")
+        body = match.group(2)
+        if b"Proc-Type:" in body:
+            # RFC 1421 headers: the legacy OpenSSL form of an encrypted key.
+            if b"ENCRYPTED" in body:
+                label = "ENCRYPTED PRIVATE KEY"
+            body = body.split(b"\n\n", 1)[-1].split(b"\r\n\r\n", 1)[-1]
+        try:
+            der = base64.b64decode(b"".join(body.split()), validate=True)
+        except binascii.Error as e:
+            raise configuration_error(
+                f"reading {description}", f"the PEM block {label!r} is not valid base64 ({e})"
+            ) from None
+        blocks.append((label, der))
+    return blocks
+
+
+def is_pem(data: bytes) -> bool:
+    return _PEM_MARKER in data
+
+
+def certificate_der(cert: Any, what: str = "certificate") -> Source:
+    """A certificate's DER: the first CERTIFICATE block, or the data as DER."""
+    source = read(cert, what)
+    if not is_pem(source.data):
+        return source
+    for label, der in pem_blocks(source.data, source.description):
+        if label in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
+            return Source(der, source.description)
+    raise configuration_error(f"reading {source.description}", "it holds no PEM CERTIFICATE block")
+
+
+def private_key_der(key: Any) -> KeyDER:
+    """A private key's DER and the PEM label that says which structure it is."""
+    source = read(key, "private key")
+    if not is_pem(source.data):
+        return KeyDER(source.data, None, source.description)
+    for label, der in pem_blocks(source.data, source.description):
+        if label.endswith("PRIVATE KEY"):
+            return KeyDER(der, label, source.description)
+    raise configuration_error(f"reading {source.description}", "it holds no PEM PRIVATE KEY block")
+
+
+def trust_anchor_ders(store: Any) -> list[bytes]:
+    """The certificates of a trust store given by buffer or path."""
+    source = read(store, "trust store")
+    if not is_pem(source.data):
+        return [source.data] if source.data else []
+    ders = [
+        der
+        for label, der in pem_blocks(source.data, source.description)
+        if label in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
+    ]
+    if not ders:
+        raise configuration_error(
+            f"reading {source.description}", "it holds no PEM CERTIFICATE block"
+        )
+    return ders

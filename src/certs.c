@@ -1,0 +1,327 @@
+/* Certificates and private keys given as DER.
+ *
+ * PEM framing is undone in Python (tls_nss._pem); what reaches C is DER and,
+ * for keys, the PEM label that says which structure it is. */
+#include "config.h"
+#include "tls_nss.h"
+
+#include <stddef.h>
+#include <secasn1.h>
+#include <secoid.h>
+#include <cryptohi.h>
+
+CERTCertificate *
+tls_nss_certificate_from_der(tls_nss_state *st, const Py_buffer *der,
+                             const char *what)
+{
+    SECItem item = {siDERCertBuffer, der->buf, (unsigned int)der->len};
+    CERTCertificate *cert;
+
+    if (der->len <= 0 || der->len > INT_MAX) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                      "decoding %s: it is empty or too large", what);
+        return NULL;
+    }
+    /* A temporary certificate carries no trust: trust comes only from a
+     * context's anchors, never from the certificate database. */
+    cert = CERT_NewTempCertificate(CERT_GetDefaultCertDB(), &item, NULL,
+                                   PR_FALSE, PR_TRUE);
+    if (cert == NULL)
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                      "decoding %s as an X.509 certificate", what);
+    return cert;
+}
+
+/* SEC1 ECPrivateKey (RFC 5915); only the curve is needed to wrap it. */
+typedef struct {
+    SECItem version;
+    SECItem private_value;
+    SECItem curve;
+    SECItem public_value;
+} sec1_ec_private_key;
+
+static const SEC_ASN1Template sec1_ec_private_key_template[] = {
+    {SEC_ASN1_SEQUENCE, 0, NULL, sizeof(sec1_ec_private_key)},
+    {SEC_ASN1_INTEGER, offsetof(sec1_ec_private_key, version)},
+    {SEC_ASN1_OCTET_STRING, offsetof(sec1_ec_private_key, private_value)},
+    {SEC_ASN1_OPTIONAL | SEC_ASN1_CONSTRUCTED | SEC_ASN1_EXPLICIT |
+         SEC_ASN1_CONTEXT_SPECIFIC | 0,
+     offsetof(sec1_ec_private_key, curve), SEC_ObjectIDTemplate},
+    {SEC_ASN1_OPTIONAL | SEC_ASN1_CONSTRUCTED | SEC_ASN1_EXPLICIT |
+         SEC_ASN1_CONTEXT_SPECIFIC | 1,
+     offsetof(sec1_ec_private_key, public_value), SEC_BitStringTemplate},
+    {0},
+};
+
+/* PKCS#1 RSAPrivateKey: decoded only to be sure of what we wrap. */
+typedef struct {
+    SECItem fields[9];
+} pkcs1_rsa_private_key;
+
+#define RSA_FIELD(i) \
+    {SEC_ASN1_INTEGER, offsetof(pkcs1_rsa_private_key, fields) + (i) * sizeof(SECItem)}
+static const SEC_ASN1Template pkcs1_rsa_private_key_template[] = {
+    {SEC_ASN1_SEQUENCE, 0, NULL, sizeof(pkcs1_rsa_private_key)},
+    RSA_FIELD(0), RSA_FIELD(1), RSA_FIELD(2), RSA_FIELD(3), RSA_FIELD(4),
+    RSA_FIELD(5), RSA_FIELD(6), RSA_FIELD(7), RSA_FIELD(8),
+    {0},
+};
+#undef RSA_FIELD
+
+typedef struct {
+    SECAlgorithmID algorithm;
+    SECItem encrypted;
+} encrypted_private_key_info;
+
+static const SEC_ASN1Template encrypted_private_key_info_template[] = {
+    {SEC_ASN1_SEQUENCE, 0, NULL, sizeof(encrypted_private_key_info)},
+    {SEC_ASN1_INLINE, offsetof(encrypted_private_key_info, algorithm),
+     SECOID_AlgorithmIDTemplate},
+    {SEC_ASN1_OCTET_STRING, offsetof(encrypted_private_key_info, encrypted)},
+    {0},
+};
+
+typedef enum { KEY_PKCS8, KEY_PKCS1_RSA, KEY_SEC1_EC, KEY_ENCRYPTED, KEY_UNKNOWN } key_format;
+
+static key_format
+guess_key_format(PLArenaPool *arena, const SECItem *der)
+{
+    SECKEYPrivateKeyInfo pki;
+    encrypted_private_key_info epki;
+    pkcs1_rsa_private_key rsa;
+    sec1_ec_private_key ec;
+
+    memset(&pki, 0, sizeof(pki));
+    if (SEC_QuickDERDecodeItem(arena, &pki, SECKEY_PrivateKeyInfoTemplate, der) == SECSuccess)
+        return KEY_PKCS8;
+    memset(&rsa, 0, sizeof(rsa));
+    if (SEC_QuickDERDecodeItem(arena, &rsa, pkcs1_rsa_private_key_template, der) == SECSuccess)
+        return KEY_PKCS1_RSA;
+    memset(&ec, 0, sizeof(ec));
+    if (SEC_QuickDERDecodeItem(arena, &ec, sec1_ec_private_key_template, der) == SECSuccess)
+        return KEY_SEC1_EC;
+    memset(&epki, 0, sizeof(epki));
+    if (SEC_QuickDERDecodeItem(arena, &epki, encrypted_private_key_info_template, der) == SECSuccess)
+        return KEY_ENCRYPTED;
+    return KEY_UNKNOWN;
+}
+
+static key_format
+format_from_label(const char *label)
+{
+    if (strcmp(label, "PRIVATE KEY") == 0)
+        return KEY_PKCS8;
+    if (strcmp(label, "RSA PRIVATE KEY") == 0)
+        return KEY_PKCS1_RSA;
+    if (strcmp(label, "EC PRIVATE KEY") == 0)
+        return KEY_SEC1_EC;
+    if (strcmp(label, "ENCRYPTED PRIVATE KEY") == 0)
+        return KEY_ENCRYPTED;
+    return KEY_UNKNOWN;
+}
+
+/* Wraps a PKCS#1 or SEC1 key into PrivateKeyInfo, the one form NSS imports.
+ * Returns 0, or -1 with an exception set. */
+static int
+wrap_as_pkcs8(tls_nss_state *st, PLArenaPool *arena, key_format format,
+              const SECItem *der, SECKEYPrivateKeyInfo *pki, const char *what)
+{
+    static const unsigned char version_zero = 0;
+    SECItem *params = NULL;
+    SECOidTag algorithm;
+
+    if (format == KEY_SEC1_EC) {
+        sec1_ec_private_key ec;
+        memset(&ec, 0, sizeof(ec));
+        if (SEC_QuickDERDecodeItem(arena, &ec, sec1_ec_private_key_template, der) != SECSuccess) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                          "decoding %s as a SEC1 EC private key", what);
+            return -1;
+        }
+        if (ec.curve.len == 0) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                          "reading %s: the EC private key does not name its curve", what);
+            return -1;
+        }
+        params = SEC_ASN1EncodeItem(arena, NULL, &ec.curve, SEC_ObjectIDTemplate);
+        if (params == NULL) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                          "encoding the curve of %s", what);
+            return -1;
+        }
+        algorithm = SEC_OID_ANSIX962_EC_PUBLIC_KEY;
+    }
+    else {
+        pkcs1_rsa_private_key rsa;
+        memset(&rsa, 0, sizeof(rsa));
+        if (SEC_QuickDERDecodeItem(arena, &rsa, pkcs1_rsa_private_key_template, der) != SECSuccess) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                          "decoding %s as a PKCS#1 RSA private key", what);
+            return -1;
+        }
+        algorithm = SEC_OID_PKCS1_RSA_ENCRYPTION;
+    }
+
+    memset(pki, 0, sizeof(*pki));
+    pki->arena = arena;
+    pki->version.data = (unsigned char *)&version_zero;
+    pki->version.len = 1;
+    if (SECOID_SetAlgorithmID(arena, &pki->algorithm, algorithm, params) != SECSuccess) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                      "wrapping %s as PKCS#8", what);
+        return -1;
+    }
+    pki->privateKey = *der;
+    return 0;
+}
+
+SECKEYPrivateKey *
+tls_nss_private_key_from_der(tls_nss_state *st, const Py_buffer *der,
+                             const char *pem_label, const char *what)
+{
+    SECItem item = {siBuffer, der->buf, (unsigned int)der->len};
+    SECKEYPrivateKeyInfo wrapped;
+    SECKEYPrivateKey *key = NULL;
+    PK11SlotInfo *slot = NULL;
+    PLArenaPool *arena;
+    key_format format;
+    SECStatus rv;
+    PRErrorCode error = 0;
+
+    if (der->len <= 0 || der->len > INT_MAX) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                      "decoding %s: it is empty or too large", what);
+        return NULL;
+    }
+    arena = PORT_NewArena(DER_DEFAULT_CHUNKSIZE);
+    if (arena == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+
+    format = pem_label ? format_from_label(pem_label) : guess_key_format(arena, &item);
+    switch (format) {
+    case KEY_ENCRYPTED:
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                      "loading %s: the private key is encrypted, and a key file "
+                      "cannot supply its password; decrypt it, or keep the key in "
+                      "a PKCS#11 token and use PrivateKey.from_id", what);
+        goto done;
+    case KEY_UNKNOWN:
+        if (pem_label)
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                          "loading %s: unsupported PEM block \"%s\"; expected PRIVATE KEY, "
+                          "RSA PRIVATE KEY or EC PRIVATE KEY", what, pem_label);
+        else
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, SEC_ERROR_BAD_DER,
+                          "loading %s: not a PKCS#8, PKCS#1 RSA or SEC1 EC private key", what);
+        goto done;
+    default:
+        break;
+    }
+
+    slot = PK11_GetInternalSlot();
+    if (slot == NULL) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "opening NSS's internal slot");
+        goto done;
+    }
+    /* A session object, never a permanent one: nothing reaches the disk,
+     * and the key is gone when the last context using it is. */
+    if (format == KEY_PKCS8) {
+        rv = PK11_ImportDERPrivateKeyInfoAndReturnKey(slot, &item, NULL, NULL, PR_FALSE,
+                                                      PR_TRUE, KU_ALL, &key, NULL);
+    }
+    else {
+        if (wrap_as_pkcs8(st, arena, format, &item, &wrapped, what) < 0)
+            goto done;
+        rv = PK11_ImportPrivateKeyInfoAndReturnKey(slot, &wrapped, NULL, NULL, PR_FALSE,
+                                                   PR_TRUE, KU_ALL, &key, NULL);
+    }
+    if (rv != SECSuccess || key == NULL) {
+        error = PR_GetError();
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error, "importing %s into NSS", what);
+        key = NULL;
+    }
+
+done:
+    if (slot)
+        PK11_FreeSlot(slot);
+    PORT_FreeArena(arena, PR_TRUE);
+    return key;
+}
+
+static const char *
+key_type_name(KeyType type)
+{
+    switch (type) {
+    case rsaKey: return "RSA";
+    case ecKey: return "EC";
+    case rsaPssKey: return "RSA-PSS";
+    case dsaKey: return "DSA";
+    default: return "unsupported";
+    }
+}
+
+int
+tls_nss_check_key_matches(tls_nss_state *st, CERTCertificate *cert,
+                          SECKEYPrivateKey *key, const char *what)
+{
+    static const unsigned char probe[] = "tls_nss key pairing probe";
+    SECKEYPublicKey *public_key = CERT_ExtractPublicKey(cert);
+    SECItem signature = {siBuffer, NULL, 0};
+    KeyType private_type = SECKEY_GetPrivateKeyType(key);
+    SECOidTag algorithm;
+    SECStatus rv;
+    PRErrorCode error = 0;
+    int result = -1;
+
+    if (public_key == NULL) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                      "reading the public key of %s", what);
+        return -1;
+    }
+    if (public_key->keyType != private_type) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                      "%s: the private key is %s but the certificate's key is %s",
+                      what, key_type_name(private_type),
+                      key_type_name(public_key->keyType));
+        goto done;
+    }
+    switch (private_type) {
+    case rsaKey: algorithm = SEC_OID_PKCS1_SHA256_WITH_RSA_ENCRYPTION; break;
+    case ecKey: algorithm = SEC_OID_ANSIX962_ECDSA_SHA256_SIGNATURE; break;
+    default:
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                      "%s: %s keys are not supported; use RSA or ECDSA",
+                      what, key_type_name(private_type));
+        goto done;
+    }
+
+    /* Signing with the key and verifying with the certificate proves the
+     * pair without reading the key, which may live in a token that will not
+     * give it out. It runs once per context, never per connection. */
+    Py_BEGIN_ALLOW_THREADS
+    rv = SEC_SignData(&signature, probe, sizeof(probe), key, algorithm);
+    if (rv == SECSuccess)
+        rv = VFY_VerifyData(probe, sizeof(probe), public_key, &signature,
+                            algorithm, NULL);
+    if (rv != SECSuccess)
+        error = PR_GetError();
+    Py_END_ALLOW_THREADS
+
+    if (rv != SECSuccess) {
+        if (error == SEC_ERROR_BAD_SIGNATURE)
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error,
+                          "%s: the private key does not match the certificate", what);
+        else
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error,
+                          "%s: checking that the private key matches the certificate", what);
+        goto done;
+    }
+    result = 0;
+
+done:
+    SECITEM_FreeItem(&signature, PR_FALSE);
+    SECKEY_DestroyPublicKey(public_key);
+    return result;
+}

@@ -1,0 +1,50 @@
+/* NSS and NSPR failures become the package's exceptions.
+ *
+ * C reports what happened (the error code, its NSS name and text, and what
+ * we were doing); tls_nss._errors.from_nss picks the exception class, so
+ * that classification lives in one place. */
+#include "config.h"
+#include "tls_nss.h"
+
+#include <stdarg.h>
+
+static const char *const kind_names[] = {
+    [TLS_NSS_ERROR] = "error",
+    [TLS_NSS_CONFIG_ERROR] = "config",
+    [TLS_NSS_WANT_READ] = "want_read",
+    [TLS_NSS_WANT_WRITE] = "want_write",
+    [TLS_NSS_RAGGED_EOF] = "ragged_eof",
+};
+
+PyObject *
+tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
+              const char *operation, ...)
+{
+    va_list args;
+    const char *name = NULL;
+    const char *text = NULL;
+
+    va_start(args, operation);
+    PyObject *what = PyUnicode_FromFormatV(operation, args);
+    va_end(args);
+    if (what == NULL)
+        return NULL;
+
+    if (code != 0) {
+        name = PR_ErrorToName(code);
+        text = PR_ErrorToString(code, PR_LANGUAGE_I_DEFAULT);
+        /* NSPR answers "Unknown code" for codes without a table. */
+        if (text != NULL && text[0] == '\0')
+            text = NULL;
+    }
+
+    PyObject *exc = PyObject_CallFunction(st->make_error, "sOizz",
+                                          kind_names[kind], what, (int)code,
+                                          name, text);
+    Py_DECREF(what);
+    if (exc == NULL)
+        return NULL;
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}

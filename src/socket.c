@@ -1,0 +1,916 @@
+/* TLS sockets: a TCP socket imported from a context's model.
+ *
+ * Every call that can block runs without the GIL. Such a call may be in
+ * flight in one thread while another closes the socket; the descriptor is
+ * then only shut down, and the last call in flight releases it. */
+#include "config.h"
+#include "tls_nss.h"
+
+#include <math.h>
+/* PR_ImportTCPSocket and PR_FileDesc2NativeHandle: NSPR's stable, if
+ * "private", bridge to descriptors made outside NSPR. */
+#include <private/pprio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CLOSE_NOTIFY 0
+
+typedef struct {
+    PyObject_HEAD
+    PRFileDesc *fd;         /* SSL over TCP, or a bare listening TCP socket */
+    tls_nss_context *ctx;
+    PyObject *owner;        /* the Python context, returned as .context */
+    tls_nss_peer_check check;
+    char peer[160];         /* who we talk to, for error messages */
+    double timeout;         /* seconds; < 0 blocks, 0 never blocks */
+    PRIntervalTime interval;
+    int busy;               /* calls running without the GIL */
+    PRBool listening;
+    PRBool handshake_done;
+    PRBool close_notify_received;
+    PRBool close_notify_sent;
+    PRBool close_pending;
+} tls_nss_socket;
+
+/* ---- descriptor lifetime ---- */
+
+static void
+release_fd(tls_nss_socket *self)
+{
+    PRFileDesc *fd = self->fd;
+
+    self->fd = NULL;
+    if (fd == NULL)
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    PR_Close(fd);
+    Py_END_ALLOW_THREADS
+}
+
+#define BEGIN_IO(self) \
+    do { \
+        (self)->busy++; \
+        Py_BEGIN_ALLOW_THREADS
+
+#define END_IO(self) \
+        Py_END_ALLOW_THREADS \
+        if (--(self)->busy == 0 && (self)->close_pending) \
+            release_fd(self); \
+    } while (0)
+
+static int
+check_open(tls_nss_state *st, tls_nss_socket *self, const char *operation)
+{
+    if (self->fd == NULL || self->close_pending) {
+        tls_nss_raise(st, TLS_NSS_ERROR, 0, "%s: the TLS socket is closed", operation);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_connection(tls_nss_state *st, tls_nss_socket *self, const char *operation)
+{
+    if (check_open(st, self, operation) < 0)
+        return -1;
+    if (self->listening) {
+        tls_nss_raise(st, TLS_NSS_ERROR, 0,
+                      "%s: this socket is listening; use the socket that accept() returns",
+                      operation);
+        return -1;
+    }
+    return 0;
+}
+
+/* Raises for a failed I/O call. A refused peer certificate is reported by
+ * the reason our hook found, whatever code NSS finished the handshake with. */
+static PyObject *
+raise_io_error(tls_nss_state *st, tls_nss_socket *self, PRErrorCode error,
+               tls_nss_error_kind when_blocked, const char *operation)
+{
+    if (error == PR_WOULD_BLOCK_ERROR)
+        return tls_nss_raise(st, when_blocked, error, "%s %s", operation, self->peer);
+    if (self->check.verify_error != 0)
+        error = self->check.verify_error;
+    return tls_nss_raise(st, TLS_NSS_ERROR, error, "%s %s", operation, self->peer);
+}
+
+/* ---- timeouts ---- */
+
+static int
+parse_timeout(PyObject *value, double *seconds)
+{
+    if (value == Py_None) {
+        *seconds = -1.0;
+        return 0;
+    }
+    double t = PyFloat_AsDouble(value);
+    if (t == -1.0 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "timeout must be None or a number, not %.100s",
+                         Py_TYPE(value)->tp_name);
+        }
+        return -1;
+    }
+    if (isnan(t) || t < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be None or a non-negative number");
+        return -1;
+    }
+    *seconds = t;
+    return 0;
+}
+
+static int
+apply_timeout(tls_nss_state *st, tls_nss_socket *self, double seconds)
+{
+    PRSocketOptionData option;
+
+    self->timeout = seconds;
+    if (seconds < 0) {
+        self->interval = PR_INTERVAL_NO_TIMEOUT;
+    }
+    else if (seconds == 0) {
+        self->interval = PR_INTERVAL_NO_WAIT;
+    }
+    else {
+        /* NSPR intervals are 32-bit ticks; longer waits than NSPR can
+         * express are capped at its six-hour limit. */
+        double ms = ceil(seconds * 1000.0);
+        self->interval = PR_MillisecondsToInterval(ms > 6 * 3600 * 1000.0
+                                                       ? 6 * 3600 * 1000
+                                                       : (PRUint32)ms);
+    }
+    if (self->fd == NULL)
+        return 0;
+    option.option = PR_SockOpt_Nonblocking;
+    option.value.non_blocking = seconds == 0 ? PR_TRUE : PR_FALSE;
+    if (PR_SetSocketOption(self->fd, &option) != PR_SUCCESS) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting the socket's blocking mode");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- NSS callbacks (run without the GIL) ---- */
+
+static void
+alert_received(const PRFileDesc *fd, void *arg, const SSLAlert *alert)
+{
+    tls_nss_socket *self = arg;
+    if (alert->description == CLOSE_NOTIFY)
+        self->close_notify_received = PR_TRUE;
+}
+
+static void
+handshake_finished(PRFileDesc *fd, void *arg)
+{
+    tls_nss_socket *self = arg;
+    self->handshake_done = PR_TRUE;
+}
+
+/* ---- construction ---- */
+
+static tls_nss_socket *
+new_socket(tls_nss_context *ctx, PyObject *owner, double timeout)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
+    tls_nss_socket *self = PyObject_GC_New(tls_nss_socket, st->socket_type);
+
+    if (self == NULL)
+        return NULL;
+    self->fd = NULL;
+    self->ctx = (tls_nss_context *)Py_NewRef((PyObject *)ctx);
+    self->owner = Py_NewRef(owner);
+    self->check.policy = &ctx->trust;
+    self->check.hostname = NULL;
+    self->check.verify_error = 0;
+    self->peer[0] = '\0';
+    self->busy = 0;
+    self->listening = PR_FALSE;
+    self->handshake_done = PR_FALSE;
+    self->close_notify_received = PR_FALSE;
+    self->close_notify_sent = PR_FALSE;
+    self->close_pending = PR_FALSE;
+    self->timeout = timeout;
+    PyObject_GC_Track(self);
+    return self;
+}
+
+static void
+describe_address(const PRNetAddr *addr, char *out, size_t size)
+{
+    char host[80];
+
+    if (PR_NetAddrToString(addr, host, sizeof(host)) != PR_SUCCESS)
+        snprintf(host, sizeof(host), "?");
+    if (addr->raw.family == PR_AF_INET6)
+        snprintf(out, size, "[%s]:%u", host, PR_ntohs(PR_NetAddrInetPort(addr)));
+    else
+        snprintf(out, size, "%s:%u", host, PR_ntohs(PR_NetAddrInetPort(addr)));
+}
+
+/* Puts TLS on `tcp` (which it takes over) from the context's model, with
+ * this connection's hooks, and runs the handshake. */
+static int
+start_tls(tls_nss_state *st, tls_nss_socket *self, PRFileDesc *tcp, PRBool as_server)
+{
+    self->fd = SSL_ImportFD(self->ctx->model, tcp);
+    if (self->fd == NULL) {
+        PRErrorCode error = PR_GetError();
+        PR_Close(tcp);
+        tls_nss_raise(st, TLS_NSS_ERROR, error, "starting TLS with %s", self->peer);
+        return -1;
+    }
+    if ((self->check.hostname != NULL && SSL_SetURL(self->fd, self->check.hostname) != SECSuccess) ||
+        SSL_AuthCertificateHook(self->fd, tls_nss_auth_certificate_hook, &self->check) != SECSuccess ||
+        SSL_AlertReceivedCallback(self->fd, alert_received, self) != SECSuccess ||
+        SSL_HandshakeCallback(self->fd, handshake_finished, self) != SECSuccess ||
+        (!as_server && SSL_GetClientAuthDataHook(self->fd, tls_nss_client_auth_data_hook,
+                                                 &self->check) != SECSuccess)) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s", self->peer);
+        return -1;
+    }
+    if (!as_server) {
+        /* NSS's client session cache is process-wide. A session must only
+         * be resumed by the context that verified it, for the name it was
+         * verified for. */
+        char peer_id[sizeof(self->peer) + 256];
+        snprintf(peer_id, sizeof(peer_id), "tls_nss/%u/%s/%s", self->ctx->serial,
+                 self->check.hostname ? self->check.hostname : "", self->peer);
+        if (SSL_SetSockPeerID(self->fd, peer_id) != SECSuccess) {
+            tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s",
+                          self->peer);
+            return -1;
+        }
+    }
+    if (SSL_ResetHandshake(self->fd, as_server) != SECSuccess) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "starting TLS with %s", self->peer);
+        return -1;
+    }
+    if (apply_timeout(st, self, self->timeout) < 0)
+        return -1;
+
+    SECStatus rv;
+    PRErrorCode error = 0;
+    BEGIN_IO(self);
+    rv = SSL_ForceHandshakeWithTimeout(self->fd, self->interval);
+    if (rv != SECSuccess)
+        error = PR_GetError();
+    END_IO(self);
+    if (rv != SECSuccess) {
+        /* A non-blocking socket finishes its handshake in recv or send. */
+        if (error == PR_WOULD_BLOCK_ERROR)
+            return 0;
+        raise_io_error(st, self, error, TLS_NSS_WANT_READ, "TLS handshake with");
+        return -1;
+    }
+    self->handshake_done = PR_TRUE;
+    return 0;
+}
+
+PyObject *
+tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
+                       const char *hostname, PyObject *timeout_arg)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
+    double timeout;
+    PRNetAddr addr;
+
+    if (parse_timeout(timeout_arg, &timeout) < 0)
+        return NULL;
+    if (ctx->is_server) {
+        PyErr_SetString(PyExc_TypeError, "connect() needs a client context");
+        return NULL;
+    }
+    tls_nss_socket *self = new_socket(ctx, owner, timeout);
+    if (self == NULL)
+        return NULL;
+    PRFileDesc *tcp = PR_ImportTCPSocket(os_fd);
+    if (tcp == NULL) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "taking over socket %d", os_fd);
+        close(os_fd);
+        goto fail;
+    }
+    if (hostname != NULL) {
+        self->check.hostname = PyMem_Malloc(strlen(hostname) + 1);
+        if (self->check.hostname == NULL) {
+            PR_Close(tcp);
+            PyErr_NoMemory();
+            goto fail;
+        }
+        strcpy(self->check.hostname, hostname);
+    }
+    if (PR_GetPeerName(tcp, &addr) == PR_SUCCESS)
+        describe_address(&addr, self->peer, sizeof(self->peer));
+    if (hostname != NULL) {
+        char where[64];
+        snprintf(where, sizeof(where), "%.63s", self->peer);
+        snprintf(self->peer, sizeof(self->peer), "%.90s (%s)", hostname, where);
+    }
+    if (start_tls(st, self, tcp, PR_FALSE) < 0)
+        goto fail;
+    return (PyObject *)self;
+
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+PyObject *
+tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
+                      PyObject *timeout_arg)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
+    double timeout;
+    PRNetAddr addr;
+
+    if (parse_timeout(timeout_arg, &timeout) < 0)
+        return NULL;
+    if (!ctx->is_server) {
+        PyErr_SetString(PyExc_TypeError, "listen() needs a server context");
+        return NULL;
+    }
+    tls_nss_socket *self = new_socket(ctx, owner, timeout);
+    if (self == NULL)
+        return NULL;
+    self->listening = PR_TRUE;
+    self->fd = PR_ImportTCPSocket(os_fd);
+    if (self->fd == NULL) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "taking over socket %d", os_fd);
+        close(os_fd);
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (PR_GetSockName(self->fd, &addr) == PR_SUCCESS)
+        describe_address(&addr, self->peer, sizeof(self->peer));
+    if (apply_timeout(st, self, timeout) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+/* ---- addresses ---- */
+
+static PyObject *
+address_tuple(const PRNetAddr *addr)
+{
+    char host[80];
+
+    if (PR_NetAddrToString(addr, host, sizeof(host)) != PR_SUCCESS)
+        return NULL;
+    unsigned int port = PR_ntohs(PR_NetAddrInetPort(addr));
+    /* The shapes socket.socket uses. */
+    if (addr->raw.family == PR_AF_INET6)
+        return Py_BuildValue("(sIkk)", host, port, (unsigned long)PR_ntohl(addr->ipv6.flowinfo),
+                             (unsigned long)addr->ipv6.scope_id);
+    return Py_BuildValue("(sI)", host, port);
+}
+
+static PyObject *
+sock_getsockname(tls_nss_socket *self, PyObject *unused)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    PRNetAddr addr;
+
+    if (check_open(st, self, "getsockname") < 0)
+        return NULL;
+    if (PR_GetSockName(self->fd, &addr) != PR_SUCCESS)
+        return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "reading the local address");
+    return address_tuple(&addr);
+}
+
+static PyObject *
+sock_getpeername(tls_nss_socket *self, PyObject *unused)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    PRNetAddr addr;
+
+    if (check_connection(st, self, "getpeername") < 0)
+        return NULL;
+    if (PR_GetPeerName(self->fd, &addr) != PR_SUCCESS)
+        return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "reading the peer's address");
+    return address_tuple(&addr);
+}
+
+static PyObject *
+sock_fileno(tls_nss_socket *self, PyObject *unused)
+{
+    if (self->fd == NULL || self->close_pending)
+        return PyLong_FromLong(-1);
+    return PyLong_FromLong((long)PR_FileDesc2NativeHandle(self->fd));
+}
+
+/* ---- data ---- */
+
+static PyObject *
+sock_recv(tls_nss_socket *self, PyObject *arg)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    Py_ssize_t size = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    PRInt32 got;
+    PRErrorCode error = 0;
+
+    if (size == -1 && PyErr_Occurred())
+        return NULL;
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative buffer size in recv()");
+        return NULL;
+    }
+    if (check_connection(st, self, "recv") < 0)
+        return NULL;
+    if (size > PR_INT32_MAX)
+        size = PR_INT32_MAX;
+    if (size == 0 || self->close_notify_received)
+        return PyBytes_FromStringAndSize(NULL, 0);
+
+    PyObject *data = PyBytes_FromStringAndSize(NULL, size);
+    if (data == NULL)
+        return NULL;
+    BEGIN_IO(self);
+    got = PR_Recv(self->fd, PyBytes_AS_STRING(data), (PRInt32)size, 0, self->interval);
+    if (got < 0)
+        error = PR_GetError();
+    END_IO(self);
+
+    if (got < 0) {
+        Py_DECREF(data);
+        return raise_io_error(st, self, error, TLS_NSS_WANT_READ, "receiving from");
+    }
+    if (got == 0 && !self->close_notify_received) {
+        Py_DECREF(data);
+        return tls_nss_raise(st, TLS_NSS_RAGGED_EOF, PR_END_OF_FILE_ERROR,
+                             "receiving from %s: the connection ended without a TLS "
+                             "close_notify (ragged EOF)", self->peer);
+    }
+    if (got != size && _PyBytes_Resize(&data, got) < 0)
+        return NULL;
+    return data;
+}
+
+/* Sends what it can of `view`; returns the count, or -1 with an error. */
+static Py_ssize_t
+send_some(tls_nss_state *st, tls_nss_socket *self, const char *bytes, Py_ssize_t len)
+{
+    PRInt32 sent;
+    PRErrorCode error = 0;
+
+    if (len > PR_INT32_MAX)
+        len = PR_INT32_MAX;
+    BEGIN_IO(self);
+    sent = PR_Send(self->fd, bytes, (PRInt32)len, 0, self->interval);
+    if (sent < 0)
+        error = PR_GetError();
+    END_IO(self);
+    if (sent < 0) {
+        raise_io_error(st, self, error, TLS_NSS_WANT_WRITE, "sending to");
+        return -1;
+    }
+    return sent;
+}
+
+static PyObject *
+sock_send(tls_nss_socket *self, PyObject *arg)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    Py_buffer view;
+    Py_ssize_t sent = 0;
+
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (check_connection(st, self, "send") < 0)
+        sent = -1;
+    else if (view.len > 0)
+        sent = send_some(st, self, view.buf, view.len);
+    PyBuffer_Release(&view);
+    return sent < 0 ? NULL : PyLong_FromSsize_t(sent);
+}
+
+static PyObject *
+sock_sendall(tls_nss_socket *self, PyObject *arg)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    Py_buffer view;
+    Py_ssize_t done = 0;
+    int failed = 0;
+
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (check_connection(st, self, "sendall") < 0)
+        failed = 1;
+    while (!failed && done < view.len) {
+        Py_ssize_t sent = send_some(st, self, (const char *)view.buf + done, view.len - done);
+        if (sent < 0 || (done + sent < view.len && check_connection(st, self, "sendall") < 0))
+            failed = 1;
+        else
+            done += sent;
+    }
+    PyBuffer_Release(&view);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---- closing ---- */
+
+/* Sends close_notify once. */
+static int
+send_close_notify(tls_nss_state *st, tls_nss_socket *self)
+{
+    PRStatus status;
+    PRErrorCode error = 0;
+
+    if (self->close_notify_sent || !self->handshake_done)
+        return 0;
+    BEGIN_IO(self);
+    status = PR_Shutdown(self->fd, PR_SHUTDOWN_SEND);
+    if (status != PR_SUCCESS)
+        error = PR_GetError();
+    END_IO(self);
+    if (status != PR_SUCCESS && error == PR_WOULD_BLOCK_ERROR) {
+        raise_io_error(st, self, error, TLS_NSS_WANT_WRITE, "sending close_notify to");
+        return -1;
+    }
+    /* A peer that has already gone needs no close_notify. */
+    self->close_notify_sent = PR_TRUE;
+    return 0;
+}
+
+/* Reads, and drops, whatever comes before the peer's close_notify. */
+static int
+await_close_notify(tls_nss_state *st, tls_nss_socket *self)
+{
+    char scratch[4096];
+    PRInt32 got = 1;
+    PRErrorCode error = 0;
+
+    while (!self->close_notify_received && got > 0 && self->fd != NULL) {
+        BEGIN_IO(self);
+        got = PR_Recv(self->fd, scratch, sizeof(scratch), 0, self->interval);
+        if (got < 0)
+            error = PR_GetError();
+        END_IO(self);
+    }
+    if (got < 0 && (error == PR_WOULD_BLOCK_ERROR || error == PR_IO_TIMEOUT_ERROR)) {
+        raise_io_error(st, self, error, TLS_NSS_WANT_READ, "awaiting close_notify from");
+        return -1;
+    }
+    /* Anything else means the peer is gone, which ends the wait too. */
+    return 0;
+}
+
+static PyObject *
+sock_close(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"force", NULL};
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    int force = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:close", keywords, &force))
+        return NULL;
+    if (self->fd == NULL || self->close_pending)
+        Py_RETURN_NONE;
+    if (self->busy) {
+        /* Wake the calls in flight; the last of them releases the fd. */
+        self->close_pending = PR_TRUE;
+        shutdown(PR_FileDesc2NativeHandle(self->fd), SHUT_RDWR);
+        Py_RETURN_NONE;
+    }
+    if (!self->listening) {
+        if (send_close_notify(st, self) < 0)
+            return NULL;
+        if (!force && self->handshake_done && await_close_notify(st, self) < 0)
+            return NULL;
+    }
+    release_fd(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sock_enter(tls_nss_socket *self, PyObject *unused)
+{
+    return Py_NewRef((PyObject *)self);
+}
+
+static PyObject *
+sock_exit(tls_nss_socket *self, PyObject *args)
+{
+    PyObject *kwargs = Py_BuildValue("{s:O}", "force", Py_True);
+    if (kwargs == NULL)
+        return NULL;
+    PyObject *empty = PyTuple_New(0);
+    PyObject *result = empty ? sock_close(self, empty, kwargs) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(kwargs);
+    if (result == NULL)
+        return NULL;
+    Py_DECREF(result);
+    Py_RETURN_FALSE;
+}
+
+/* ---- server side ---- */
+
+static PyObject *
+sock_listen(tls_nss_socket *self, PyObject *args)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    int backlog = 128;
+
+    if (!PyArg_ParseTuple(args, "|i:listen", &backlog))
+        return NULL;
+    if (check_open(st, self, "listen") < 0)
+        return NULL;
+    if (!self->listening)
+        return tls_nss_raise(st, TLS_NSS_ERROR, 0,
+                             "listen: this socket is a connection, not a server socket");
+    if (backlog < 0)
+        backlog = 0;
+    if (PR_Listen(self->fd, backlog) != PR_SUCCESS)
+        return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "listening on %s", self->peer);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sock_accept(tls_nss_socket *self, PyObject *unused)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    PRNetAddr addr;
+    PRFileDesc *tcp;
+    PRErrorCode error = 0;
+
+    if (check_open(st, self, "accept") < 0)
+        return NULL;
+    if (!self->listening)
+        return tls_nss_raise(st, TLS_NSS_ERROR, 0,
+                             "accept: this socket is a connection, not a server socket");
+    BEGIN_IO(self);
+    tcp = PR_Accept(self->fd, &addr, self->interval);
+    if (tcp == NULL)
+        error = PR_GetError();
+    END_IO(self);
+    if (tcp == NULL)
+        return raise_io_error(st, self, error, TLS_NSS_WANT_READ, "accepting on");
+
+    tls_nss_socket *conn = new_socket(self->ctx, self->owner, self->timeout);
+    if (conn == NULL) {
+        PR_Close(tcp);
+        return NULL;
+    }
+    describe_address(&addr, conn->peer, sizeof(conn->peer));
+    if (start_tls(st, conn, tcp, PR_TRUE) < 0) {
+        Py_DECREF(conn);
+        return NULL;
+    }
+    PyObject *peer = address_tuple(&addr);
+    if (peer == NULL) {
+        Py_DECREF(conn);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", (PyObject *)conn, peer);
+}
+
+/* ---- timeouts, as on socket.socket ---- */
+
+static PyObject *
+sock_settimeout(tls_nss_socket *self, PyObject *arg)
+{
+    double timeout;
+
+    if (parse_timeout(arg, &timeout) < 0)
+        return NULL;
+    if (apply_timeout(tls_nss_state_of((PyObject *)self), self, timeout) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sock_gettimeout(tls_nss_socket *self, PyObject *unused)
+{
+    if (self->timeout < 0)
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(self->timeout);
+}
+
+static PyObject *
+sock_setblocking(tls_nss_socket *self, PyObject *arg)
+{
+    int blocking = PyObject_IsTrue(arg);
+
+    if (blocking < 0)
+        return NULL;
+    if (apply_timeout(tls_nss_state_of((PyObject *)self), self, blocking ? -1.0 : 0.0) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sock_getblocking(tls_nss_socket *self, PyObject *unused)
+{
+    return PyBool_FromLong(self->timeout != 0);
+}
+
+/* ---- what was negotiated ---- */
+
+static int
+channel_info(tls_nss_socket *self, SSLChannelInfo *info)
+{
+    if (self->fd == NULL || self->listening || !self->handshake_done)
+        return 0;
+    if (SSL_GetChannelInfo(self->fd, info, sizeof(*info)) != SECSuccess)
+        return 0;
+    return info->length >= offsetof(SSLChannelInfo, cipherSuite) + sizeof(info->cipherSuite);
+}
+
+/* The member of `enum_type` with `value`, or `value` itself if none. */
+static PyObject *
+enum_or_value(PyObject *enum_type, PyObject *value)
+{
+    if (value == NULL)
+        return NULL;
+    PyObject *member = PyObject_CallFunctionObjArgs(enum_type, value, NULL);
+    if (member == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear();
+        return value;
+    }
+    Py_DECREF(value);
+    return member;
+}
+
+static PyObject *
+sock_cipher(tls_nss_socket *self, PyObject *unused)
+{
+    SSLChannelInfo info;
+
+    if (!channel_info(self, &info))
+        Py_RETURN_NONE;
+    return enum_or_value(tls_nss_state_of((PyObject *)self)->cipher_suite,
+                         PyLong_FromLong(info.cipherSuite));
+}
+
+static PyObject *
+sock_negotiated_protocol(tls_nss_socket *self, PyObject *unused)
+{
+    SSLNextProtoState state;
+    unsigned char buf[256];
+    unsigned int len = 0;
+
+    if (self->fd == NULL || self->listening || !self->handshake_done)
+        Py_RETURN_NONE;
+    if (SSL_GetNextProto(self->fd, &state, buf, &len, sizeof(buf)) != SECSuccess)
+        Py_RETURN_NONE;
+    if ((state != SSL_NEXT_PROTO_SELECTED && state != SSL_NEXT_PROTO_NEGOTIATED) || len == 0)
+        Py_RETURN_NONE;
+    return enum_or_value(tls_nss_state_of((PyObject *)self)->next_protocol,
+                         PyBytes_FromStringAndSize((const char *)buf, len));
+}
+
+static PyObject *
+sock_negotiated_tls_version(tls_nss_socket *self, void *closure)
+{
+    SSLChannelInfo info;
+    const char *name;
+
+    if (!channel_info(self, &info))
+        Py_RETURN_NONE;
+    switch (info.protocolVersion) {
+    case SSL_LIBRARY_VERSION_TLS_1_2: name = "TLSv1.2"; break;
+    case SSL_LIBRARY_VERSION_TLS_1_3: name = "TLSv1.3"; break;
+    default: Py_RETURN_NONE; /* older versions have no TLSVersion member */
+    }
+    return PyObject_CallFunction(tls_nss_state_of((PyObject *)self)->tls_version, "s", name);
+}
+
+static PyObject *
+sock_getpeercert(tls_nss_socket *self, PyObject *unused)
+{
+    CERTCertificate *cert;
+
+    if (self->fd == NULL || self->listening || !self->handshake_done)
+        Py_RETURN_NONE;
+    cert = SSL_PeerCertificate(self->fd);
+    if (cert == NULL)
+        Py_RETURN_NONE;
+    PyObject *der = PyBytes_FromStringAndSize((const char *)cert->derCert.data,
+                                              cert->derCert.len);
+    CERT_DestroyCertificate(cert);
+    return der;
+}
+
+static PyObject *
+sock_get_context(tls_nss_socket *self, void *closure)
+{
+    if (self->owner == NULL)
+        Py_RETURN_NONE;
+    return Py_NewRef(self->owner);
+}
+
+static PyObject *
+sock_repr(tls_nss_socket *self)
+{
+    const char *state = self->fd == NULL ? "closed" : self->listening ? "listening on" : "connected to";
+    return PyUnicode_FromFormat("<%s %s %s>", Py_TYPE(self)->tp_name, state, self->peer);
+}
+
+/* ---- type ---- */
+
+static int
+sock_traverse(tls_nss_socket *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->ctx);
+    Py_VISIT(self->owner);
+    return 0;
+}
+
+static int
+sock_clear(tls_nss_socket *self)
+{
+    Py_CLEAR(self->owner);
+    return 0;
+}
+
+static void
+sock_dealloc(tls_nss_socket *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    if (self->fd != NULL)
+        PR_Close(self->fd);
+    PyMem_Free(self->check.hostname);
+    /* The context outlives the descriptor imported from its model. */
+    Py_XDECREF(self->ctx);
+    Py_XDECREF(self->owner);
+    type->tp_free(self);
+    Py_DECREF(type);
+}
+
+static PyMethodDef sock_methods[] = {
+    {"recv", (PyCFunction)sock_recv, METH_O,
+     "recv(bufsize)\n--\n\nReceive up to bufsize bytes; b'' after the peer's close_notify."},
+    {"send", (PyCFunction)sock_send, METH_O,
+     "send(data)\n--\n\nSend data; return how many bytes were sent."},
+    {"sendall", (PyCFunction)sock_sendall, METH_O,
+     "sendall(data)\n--\n\nSend all of data."},
+    {"close", (PyCFunction)(void (*)(void))sock_close, METH_VARARGS | METH_KEYWORDS,
+     "close(force=False)\n--\n\n"
+     "Send close_notify and close. Unless force is true, first wait for the\n"
+     "peer's close_notify (on a non-blocking socket: raise WantReadError until\n"
+     "it has come)."},
+    {"listen", (PyCFunction)sock_listen, METH_VARARGS,
+     "listen(backlog=128)\n--\n\nSet the backlog of a server socket."},
+    {"accept", (PyCFunction)sock_accept, METH_NOARGS,
+     "accept()\n--\n\nAccept a connection and run the server handshake.\n"
+     "Return (TLS socket, address)."},
+    {"getsockname", (PyCFunction)sock_getsockname, METH_NOARGS, "The local address."},
+    {"getpeername", (PyCFunction)sock_getpeername, METH_NOARGS, "The peer's address."},
+    {"getpeercert", (PyCFunction)sock_getpeercert, METH_NOARGS,
+     "getpeercert()\n--\n\nThe peer's certificate as DER bytes, or None."},
+    {"fileno", (PyCFunction)sock_fileno, METH_NOARGS,
+     "fileno()\n--\n\nThe operating system's socket descriptor, or -1 once closed."},
+    {"cipher", (PyCFunction)sock_cipher, METH_NOARGS,
+     "cipher()\n--\n\nThe negotiated CipherSuite (an int if unnamed), or None."},
+    {"negotiated_protocol", (PyCFunction)sock_negotiated_protocol, METH_NOARGS,
+     "negotiated_protocol()\n--\n\nThe ALPN protocol (NextProtocol or bytes), or None."},
+    {"settimeout", (PyCFunction)sock_settimeout, METH_O,
+     "settimeout(timeout)\n--\n\nNone blocks, 0 never blocks, else seconds per call."},
+    {"gettimeout", (PyCFunction)sock_gettimeout, METH_NOARGS, "The timeout in seconds, or None."},
+    {"setblocking", (PyCFunction)sock_setblocking, METH_O,
+     "setblocking(flag)\n--\n\nsettimeout(None) if flag else settimeout(0)."},
+    {"getblocking", (PyCFunction)sock_getblocking, METH_NOARGS,
+     "Whether calls may block."},
+    {"__enter__", (PyCFunction)sock_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)sock_exit, METH_VARARGS,
+     "Close with force=True: leaving a with block never waits for the peer."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef sock_getset[] = {
+    {"context", (getter)sock_get_context, NULL, "The context this socket was made by.", NULL},
+    {"negotiated_tls_version", (getter)sock_negotiated_tls_version, NULL,
+     "The negotiated TLSVersion, or None.", NULL},
+    {NULL},
+};
+
+static PyType_Slot sock_slots[] = {
+    {Py_tp_doc, "A TLS socket. Made by a context's connect(), or by accept()."},
+    {Py_tp_dealloc, sock_dealloc},
+    {Py_tp_traverse, sock_traverse},
+    {Py_tp_clear, sock_clear},
+    {Py_tp_repr, sock_repr},
+    {Py_tp_methods, sock_methods},
+    {Py_tp_getset, sock_getset},
+    {0, NULL},
+};
+
+PyType_Spec tls_nss_socket_spec = {
+    .name = "tls_nss.NSSTLSSocket",
+    .basicsize = sizeof(tls_nss_socket),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+#if PY_VERSION_HEX >= 0x030A0000
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION
+#endif
+    ,
+    .slots = sock_slots,
+};

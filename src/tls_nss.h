@@ -1,0 +1,159 @@
+/* Shared declarations of the tls_nss._nss extension.
+ *
+ * The extension is split by responsibility:
+ *   module.c   module definition, module state, process-wide NSS start-up
+ *   errors.c   turning NSS/NSPR failures into the package's exceptions
+ *   certs.c    certificates and private keys from DER
+ *   trust.c    trust anchors, system roots, certificate verification hooks
+ *   context.c  a configuration turned into an NSS model socket
+ *   socket.c   TLS sockets imported from a context's model
+ */
+#ifndef TLS_NSS_H
+#define TLS_NSS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <nspr.h>
+#include <nss.h>
+#include <cert.h>
+#include <keyhi.h>
+#include <pk11pub.h>
+#include <ssl.h>
+#include <sslproto.h>
+#include <secerr.h>
+#include <sslerr.h>
+
+#define TLS_NSS_PUBLIC __attribute__((visibility("default")))
+
+/* Compatibility with the oldest supported CPython (3.9). */
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *
+Py_NewRef(PyObject *obj)
+{
+    Py_INCREF(obj);
+    return obj;
+}
+#endif
+
+typedef struct {
+    PyTypeObject *context_type;
+    PyTypeObject *socket_type;
+    /* tls_nss._errors.from_nss: builds the exception for a failure. */
+    PyObject *make_error;
+    /* The PEP 748 enums from tls_nss._api, for results read back from NSS. */
+    PyObject *cipher_suite;
+    PyObject *next_protocol;
+    PyObject *tls_version;
+} tls_nss_state;
+
+/* ---- module.c ---- */
+
+/* Starts NSS once per process; returns 0, or -1 with an exception set. */
+int tls_nss_ensure_nss(tls_nss_state *st);
+
+/* ---- errors.c ---- */
+
+typedef enum {
+    TLS_NSS_ERROR,        /* a failure of a TLS operation */
+    TLS_NSS_CONFIG_ERROR, /* a configuration NSS cannot use */
+    TLS_NSS_WANT_READ,
+    TLS_NSS_WANT_WRITE,
+    TLS_NSS_RAGGED_EOF,   /* transport EOF without the peer's close_notify */
+} tls_nss_error_kind;
+
+/* Raises the exception for NSS/NSPR error `code` (0: no NSS error) that
+ * ended `operation`, a printf-style description of what we were doing.
+ * Always returns NULL. */
+PyObject *tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind,
+                        PRErrorCode code, const char *operation, ...);
+
+/* ---- certs.c ---- */
+
+/* A certificate from DER, as an NSS temporary certificate. `what` names
+ * its source for error messages. Returns a new reference, or NULL with an
+ * exception set. */
+CERTCertificate *tls_nss_certificate_from_der(tls_nss_state *st,
+                                              const Py_buffer *der,
+                                              const char *what);
+
+/* A private key from DER (PKCS#8, PKCS#1 RSA or SEC1 EC), imported into
+ * NSS's internal slot as a session object. `pem_label` is the PEM label it
+ * came with, or NULL when it came as bare DER. */
+SECKEYPrivateKey *tls_nss_private_key_from_der(tls_nss_state *st,
+                                               const Py_buffer *der,
+                                               const char *pem_label,
+                                               const char *what);
+
+/* 0 if `key` is the private half of `cert`'s public key, else -1 with a
+ * ConfigurationError set. */
+int tls_nss_check_key_matches(tls_nss_state *st, CERTCertificate *cert,
+                              SECKEYPrivateKey *key, const char *what);
+
+/* ---- trust.c ---- */
+
+/* What a connection's certificate hooks need. Plain C data that is fixed
+ * while the handshake runs, so the hooks can read it without the GIL. */
+typedef struct {
+    /* Per-context anchors, or NULL to trust the system's roots. */
+    CERTCertList *anchors;
+    PRBool verify;         /* verify the peer's certificate at all */
+    PRBool check_hostname; /* clients: match it against `hostname` */
+    CERTCertificate *own_cert; /* clients: the certificate to offer */
+    SECKEYPrivateKey *own_key;
+} tls_nss_trust_policy;
+
+typedef struct {
+    const tls_nss_trust_policy *policy;
+    char *hostname; /* the name the client asked for (PyMem), or NULL */
+    /* The reason the peer's certificate was refused, or 0. Kept because
+     * NSS may report the handshake failure under a different code. */
+    PRErrorCode verify_error;
+} tls_nss_peer_check;
+
+/* Builds per-context anchors from a sequence of DER certificates. */
+CERTCertList *tls_nss_anchors_from_der(tls_nss_state *st, PyObject *ders);
+
+/* Makes the operating system's trust anchors available to NSS, once. */
+int tls_nss_load_system_roots(tls_nss_state *st);
+
+SECStatus tls_nss_auth_certificate_hook(void *arg, PRFileDesc *fd,
+                                        PRBool check_sig, PRBool is_server);
+SECStatus tls_nss_client_auth_data_hook(void *arg, PRFileDesc *fd,
+                                        CERTDistNames *ca_names,
+                                        CERTCertificate **cert_out,
+                                        SECKEYPrivateKey **key_out);
+
+/* ---- context.c ---- */
+
+typedef struct {
+    PyObject_HEAD
+    PRFileDesc *model; /* the configured model every connection copies */
+    PRBool is_server;
+    PRUint32 serial;   /* distinguishes contexts in NSS's session cache */
+    tls_nss_trust_policy trust;
+    CERTCertificate *server_cert;
+    SECKEYPrivateKey *server_key;
+} tls_nss_context;
+
+extern PyType_Spec tls_nss_context_spec;
+
+/* ---- socket.c ---- */
+
+extern PyType_Spec tls_nss_socket_spec;
+
+/* A TLS socket for an established TCP connection (client side: the
+ * handshake runs before this returns) or for a listening socket. */
+PyObject *tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner,
+                                 int os_fd, const char *hostname,
+                                 PyObject *timeout);
+PyObject *tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner,
+                                int os_fd, PyObject *timeout);
+
+static inline tls_nss_state *
+tls_nss_state_of(PyObject *obj)
+{
+    return (tls_nss_state *)PyType_GetModuleState(Py_TYPE(obj));
+}
+
+#endif
