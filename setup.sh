@@ -1,0 +1,63 @@
+#!/bin/sh
+# Sets up a build of python3-tls-nss on Debian/Ubuntu (apt-get) or
+# Fedora/RHEL (dnf), then runs one job:
+#
+#   ./setup.sh demo    install the dependencies, build, run 'python3 -m tls_nss demo'
+#   ./setup.sh check   install the dependencies, build, run the tests ('make check')
+#
+# It always builds for the distribution's interpreter, /usr/bin/python3,
+# whatever 'python3' comes first on PATH. Run it as root, or with sudo at hand.
+set -eu
+
+job=${1:-}
+case $job in
+demo | check) ;;
+*)
+    echo "usage: $0 demo|check" >&2
+    exit 2
+    ;;
+esac
+cd "$(dirname "$0")"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq --no-install-recommends \
+        build-essential autoconf automake libtool pkg-config \
+        libnss3-dev libnspr4-dev libp11-kit-dev p11-kit-modules ca-certificates \
+        python3 python3-dev python3-pytest python3-cryptography \
+        openssl gnutls-bin libnss3-tools >/dev/null
+elif command -v dnf >/dev/null 2>&1; then
+    as_root dnf install -y -q \
+        gcc make autoconf automake libtool pkgconf-pkg-config \
+        nss-devel nspr-devel p11-kit-devel p11-kit-trust ca-certificates \
+        python3 python3-devel python3-pytest python3-cryptography \
+        openssl gnutls-utils nss-tools
+else
+    echo "$0: neither apt-get nor dnf found; install the packages listed in README.md by hand" >&2
+    exit 1
+fi
+
+PYTHON=/usr/bin/python3
+if [ ! -x "$PYTHON" ]; then
+    echo "$0: $PYTHON is missing; the distribution's Python 3 is needed" >&2
+    exit 1
+fi
+
+autoreconf -fi
+./configure --quiet PYTHON="$PYTHON" --prefix="$PWD/_install"
+make -j"$(nproc 2>/dev/null || echo 2)"
+
+case $job in
+demo)
+    make install >/dev/null
+    PYTHONPATH="$(make -s print-pyexecdir)" "$PYTHON" -m tls_nss demo
+    ;;
+check)
+    make check
+    ;;
+esac

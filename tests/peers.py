@@ -1,0 +1,169 @@
+"""Real TLS peers on loopback: OpenSSL and GnuTLS command-line tools, and
+this package's own server running in a thread."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            out = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"peer exited with {process.returncode}: {out}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+class ServerProcess:
+    """A command-line TLS server, stopped when the test ends."""
+
+    def __init__(self, argv: Sequence[str], port: int, probe: bool = True) -> None:
+        self.port = port
+        self.process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if probe:
+            wait_for_port(port, self.process)
+        else:
+            time.sleep(0.5)
+
+    def output(self) -> str:
+        self.stop()
+        assert self.process.stdout is not None
+        return self.process.stdout.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def openssl_server(pki: Any, cert: str = "rsa", *, args: Sequence[str] = (), rev: bool = True) -> ServerProcess:
+    """openssl s_server on loopback, reversing each line it receives.
+
+    It does not probe its port first: s_server would take the probe as its
+    only client when -naccept is given.
+    """
+    port = free_port()
+    argv = [
+        need("openssl"), "s_server", "-accept", f"127.0.0.1:{port}",
+        "-cert", str(pki.path(f"{cert}.pem")), "-key", str(pki.path(f"{cert}.key")),
+        "-naccept", "1",
+    ]
+    if rev:
+        argv.append("-rev")
+    server = ServerProcess(argv + list(args), port, probe=False)
+    _wait_for_line(server, "ACCEPT")
+    return server
+
+
+def gnutls_server(pki: Any, cert: str = "rsa", *, args: Sequence[str] = ()) -> ServerProcess:
+    """gnutls-serv on loopback, echoing what it receives."""
+    port = free_port()
+    argv = [
+        need("gnutls-serv"), "--port", str(port), "--echo",
+        "--x509certfile", str(pki.path(f"{cert}.pem")),
+        "--x509keyfile", str(pki.path(f"{cert}.key")),
+    ]
+    return ServerProcess(argv + list(args), port)
+
+
+def _wait_for_line(server: ServerProcess, text: str) -> None:
+    assert server.process.stdout is not None
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        line = server.process.stdout.readline()
+        if text in line:
+            return
+        if not line and server.process.poll() is not None:
+            break
+    raise RuntimeError(f"the server never said {text!r}")
+
+
+def run_client(argv: Sequence[str], data: bytes = b"", timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    """A command-line TLS client; returns its exit status and output."""
+    return subprocess.run(
+        list(argv), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout
+    )
+
+
+class ThreadedServer:
+    """One of our server sockets, accepting connections in a thread and
+    handing each to ``handler``. Errors in the thread are kept for the test."""
+
+    def __init__(self, context: Any, handler: Callable[[Any], None], connections: int = 1) -> None:
+        self.listener = context.connect(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.errors: list[BaseException] = []
+        self.results: list[Any] = []
+        self._handler = handler
+        self._thread = threading.Thread(target=self._serve, args=(connections,), daemon=True)
+        self._thread.start()
+
+    def _serve(self, connections: int) -> None:
+        for _ in range(connections):
+            try:
+                conn, _ = self.listener.accept()
+            except BaseException as e:  # noqa: BLE001 - reported to the test
+                self.errors.append(e)
+                continue
+            try:
+                with conn:
+                    self.results.append(self._handler(conn))
+            except BaseException as e:  # noqa: BLE001
+                self.errors.append(e)
+
+    def join(self) -> None:
+        self._thread.join(TIMEOUT)
+        assert not self._thread.is_alive(), "the server thread did not finish"
+        self.listener.close()
+
+
+def echo_once(conn: Any) -> dict[str, Any]:
+    """Echo one message back and report what the server side saw."""
+    data = conn.recv(65536)
+    conn.sendall(data)
+    return {
+        "data": data,
+        "cipher": conn.cipher(),
+        "version": conn.negotiated_tls_version,
+        "protocol": conn.negotiated_protocol(),
+        "peercert": conn.getpeercert(),
+    }
