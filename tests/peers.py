@@ -3,6 +3,7 @@ this package's own server running in a thread."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,12 @@ from typing import Any
 import pytest
 
 TIMEOUT = 10.0
+
+
+def peer_environment() -> dict[str, str]:
+    """The environment for peer tools: without a sanitizer preloaded into
+    this interpreter, which some of them do not survive (gnutls-cli hangs)."""
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
 
 
 def free_port() -> int:
@@ -54,6 +61,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env=peer_environment(),
         )
         if probe:
             wait_for_port(port, self.process)
@@ -120,7 +128,8 @@ def _wait_for_line(server: ServerProcess, text: str) -> None:
 def run_client(argv: Sequence[str], data: bytes = b"", timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     """A command-line TLS client; returns its exit status and output."""
     return subprocess.run(
-        list(argv), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout
+        list(argv), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+        env=peer_environment(),
     )
 
 
