@@ -67,12 +67,24 @@ implemented_ciphers(PyObject *module, PyObject *unused)
     return result;
 }
 
+static PyObject *
+system_trust(PyObject *module, PyObject *unused)
+{
+    if (tls_nss_ensure_nss(PyModule_GetState(module)) < 0)
+        return NULL;
+    return tls_nss_system_trust_info();
+}
+
 static PyMethodDef module_methods[] = {
     {"nss_version", nss_version, METH_NOARGS,
      "nss_version()\n--\n\nThe version of the NSS library in use."},
     {"implemented_ciphers", implemented_ciphers, METH_NOARGS,
      "implemented_ciphers()\n--\n\n"
      "IANA ids of every cipher suite this NSS implements, in NSS's order."},
+    {"system_trust", system_trust, METH_NOARGS,
+     "system_trust()\n--\n\n"
+     "Where the system's trust anchors come from: {'library': the PKCS#11\n"
+     "module this package loaded, or None; 'has_roots': whether NSS has roots}."},
     {NULL, NULL, 0, NULL},
 };
 

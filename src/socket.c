@@ -836,8 +836,13 @@ sock_dealloc(tls_nss_socket *self)
     PyTypeObject *type = Py_TYPE(self);
 
     PyObject_GC_UnTrack(self);
-    if (self->fd != NULL)
+    if (self->fd != NULL) {
+        /* A socket dropped without close(): its close_notify goes out only
+         * if it can without waiting, as the GIL is held here. */
+        PRSocketOptionData option = {PR_SockOpt_Nonblocking, {.non_blocking = PR_TRUE}};
+        PR_SetSocketOption(self->fd, &option);
         PR_Close(self->fd);
+    }
     PyMem_Free(self->check.hostname);
     /* The context outlives the descriptor imported from its model. */
     Py_XDECREF(self->ctx);

@@ -117,6 +117,9 @@ CERTCertList *tls_nss_anchors_from_der(tls_nss_state *st, PyObject *ders);
 /* Makes the operating system's trust anchors available to NSS, once. */
 int tls_nss_load_system_roots(tls_nss_state *st);
 
+/* {"library": path loaded by us or None, "has_roots": bool}. */
+PyObject *tls_nss_system_trust_info(void);
+
 SECStatus tls_nss_auth_certificate_hook(void *arg, PRFileDesc *fd,
                                         PRBool check_sig, PRBool is_server);
 SECStatus tls_nss_client_auth_data_hook(void *arg, PRFileDesc *fd,

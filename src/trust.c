@@ -111,6 +111,15 @@ tls_nss_load_system_roots(tls_nss_state *st)
     return 0;
 }
 
+PyObject *
+tls_nss_system_trust_info(void)
+{
+    /* The library is reported only once this module has loaded it. */
+    const char *library = roots_module != NULL ? roots_library : NULL;
+    return Py_BuildValue("{s:z,s:O}", "library", library, "has_roots",
+                         SECMOD_HasRootCerts() ? Py_True : Py_False);
+}
+
 /* Returns 0 when `cert` is acceptable, else the NSS error code that says
  * why not. Runs without the GIL. */
 static PRErrorCode

@@ -347,3 +347,73 @@ def test_connection_refused_is_a_tls_error(client_context):
         client_context().connect(("127.0.0.1", port))
     assert isinstance(info.value, ConnectionError)
     assert isinstance(info.value, tls.TLSError)
+
+
+def test_close_from_another_thread_wakes_a_blocked_recv(server_context, client_context):
+    release = threading.Event()
+
+    def stall(conn):
+        release.wait(TIMEOUT)
+
+    server = ThreadedServer(server_context(), stall)
+    sock = client_context().connect(("localhost", server.port))
+    outcome = []
+
+    def reader():
+        try:
+            outcome.append(sock.recv(10))
+        except tls.TLSError as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    thread.join(0.2)
+    assert thread.is_alive()  # blocked in recv
+    sock.close()
+    thread.join(TIMEOUT / 2)
+    assert not thread.is_alive(), "close() did not wake the blocked recv"
+    assert sock.fileno() == -1
+    assert len(outcome) == 1 and not isinstance(outcome[0], tls.TLSTimeoutError)
+    release.set()
+    server.join()
+
+
+def test_p384_certificate(server_context, client_context):
+    client, server = _round_trip(server_context("ec384"), client_context())
+    assert not server.errors and client["reply"] == b"ping"
+
+
+def test_version_ranges_that_do_not_meet(server_context, client_context):
+    server = ThreadedServer(
+        server_context(highest_supported_version=tls.TLSVersion.TLSv1_2), echo_once
+    )
+    with pytest.raises(tls.TLSError) as info:
+        client_context(lowest_supported_version=tls.TLSVersion.TLSv1_3).connect(
+            ("localhost", server.port)
+        )
+    server.join()
+    assert info.value.nss_name is not None
+    assert len(server.errors) == 1
+
+
+def test_system_trust_store_does_not_know_a_private_ca(server_context, pki):
+    """The system store loads (p11-kit's trust module or NSS's roots) and,
+    like any trust store, refuses a CA it does not hold."""
+    for store in (None, tls.TrustStore.system()):
+        ctx = tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(trust_store=store))
+        server = ThreadedServer(server_context(), echo_once)
+        with pytest.raises(tls.CertificateVerificationError) as info:
+            ctx.connect(("localhost", server.port))
+        server.join()
+        assert info.value.nss_name in ("SEC_ERROR_UNKNOWN_ISSUER", "SEC_ERROR_UNTRUSTED_ISSUER")
+
+
+def test_system_trust_store_is_loaded_once(client_context):
+    import os
+
+    tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration())
+    tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(trust_store=tls.TrustStore.system()))
+    info = tls._nss.system_trust()
+    assert info["has_roots"]
+    assert info["library"] is None or os.path.basename(info["library"]) in (
+        "p11-kit-trust.so", "libnssckbi.so")
