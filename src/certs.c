@@ -32,6 +32,18 @@ tls_nss_certificate_from_der(tls_nss_state *st, const Py_buffer *der,
     return cert;
 }
 
+CERTCertificate *
+tls_nss_certificate_from_object(tls_nss_state *st, PyObject *der_object, const char *what)
+{
+    Py_buffer der;
+
+    if (PyObject_GetBuffer(der_object, &der, PyBUF_SIMPLE) < 0)
+        return NULL;
+    CERTCertificate *cert = tls_nss_certificate_from_der(st, &der, what);
+    PyBuffer_Release(&der);
+    return cert;
+}
+
 /* SEC1 ECPrivateKey (RFC 5915); only the curve is needed to wrap it. */
 typedef struct {
     SECItem version;

@@ -202,15 +202,12 @@ certificate_list(tls_nss_state *st, CERTCertificate *leaf, PyObject *chain_ders)
     if (SECITEM_CopyItem(arena, &list->certs[0], &leaf->derCert) != SECSuccess)
         goto nomem;
     for (Py_ssize_t i = 0; i < count; i++) {
-        Py_buffer der;
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, i), &der, PyBUF_SIMPLE) < 0)
-            goto fail;
         char what[64];
         snprintf(what, sizeof(what), "chain certificate %zd", i + 1);
         /* Decoding makes it a temporary certificate too, which lets NSS
          * build the same chain when it sends a client certificate. */
-        CERTCertificate *cert = tls_nss_certificate_from_der(st, &der, what);
-        PyBuffer_Release(&der);
+        CERTCertificate *cert =
+            tls_nss_certificate_from_object(st, PySequence_Fast_GET_ITEM(seq, i), what);
         if (cert == NULL)
             goto fail;
         SECStatus rv = SECITEM_CopyItem(arena, &list->certs[i + 1], &cert->derCert);

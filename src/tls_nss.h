@@ -77,6 +77,11 @@ CERTCertificate *tls_nss_certificate_from_der(tls_nss_state *st,
                                               const Py_buffer *der,
                                               const char *what);
 
+/* The same, from any bytes-like object. */
+CERTCertificate *tls_nss_certificate_from_object(tls_nss_state *st,
+                                                 PyObject *der_object,
+                                                 const char *what);
+
 /* A private key from DER (PKCS#8, PKCS#1 RSA or SEC1 EC), imported into
  * NSS's internal slot as a session object. `pem_label` is the PEM label it
  * came with, or NULL when it came as bare DER. */

@@ -32,13 +32,10 @@ tls_nss_anchors_from_der(tls_nss_state *st, PyObject *ders)
         goto fail;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        Py_buffer der;
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, i), &der, PyBUF_SIMPLE) < 0)
-            goto fail;
         char what[64];
         snprintf(what, sizeof(what), "certificate %zd of the trust store", i + 1);
-        CERTCertificate *cert = tls_nss_certificate_from_der(st, &der, what);
-        PyBuffer_Release(&der);
+        CERTCertificate *cert =
+            tls_nss_certificate_from_object(st, PySequence_Fast_GET_ITEM(seq, i), what);
         if (cert == NULL)
             goto fail;
         if (CERT_AddCertToListTail(anchors, cert) != SECSuccess) {
