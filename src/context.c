@@ -6,10 +6,6 @@
 #include "config.h"
 #include "tls_nss.h"
 
-/* The lowest version the embedded default policy allows. MINIMUM_SUPPORTED
- * and an unset lowest version both mean this. */
-static const PRUint16 policy_minimum_version = SSL_LIBRARY_VERSION_TLS_1_2;
-
 /* Version bounds as given by Python: these two mean "as low / as high as
  * the library and the policy allow". */
 #define VERSION_LOWEST_ALLOWED 0
@@ -47,13 +43,11 @@ configure_versions(tls_nss_state *st, PRFileDesc *model, int lowest, int highest
 {
     SSLVersionRange supported, wanted, applied;
 
-    if (SSL_VersionRangeGetSupported(ssl_variant_stream, &supported) != SECSuccess) {
+    if (tls_nss_policy_version_range(&supported) < 0) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
                       "asking NSS which TLS versions it supports");
         return -1;
     }
-    if (supported.min < policy_minimum_version)
-        supported.min = policy_minimum_version;
 
     wanted.min = lowest == VERSION_LOWEST_ALLOWED ? supported.min : (PRUint16)lowest;
     wanted.max = highest == VERSION_HIGHEST_ALLOWED ? supported.max : (PRUint16)highest;
@@ -90,12 +84,30 @@ is_requested(const long *ids, Py_ssize_t count, PRUint16 cipher)
     return 0;
 }
 
-/* Enables exactly the requested suites that NSS implements and allows.
- * Suites it cannot use are skipped; a list it can use none of is an error
- * that names them. */
+/* Enables every suite the policy allows. */
+static int
+configure_policy_ciphers(tls_nss_state *st, PRFileDesc *model)
+{
+    const PRUint16 *implemented = SSL_GetImplementedCiphers();
+    for (PRUint16 i = 0; i < SSL_NumImplementedCiphers; i++) {
+        if (SSL_CipherPrefSet(model, implemented[i],
+                              tls_nss_policy_allows_suite(implemented[i])) != SECSuccess) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                          "enabling cipher suite 0x%04x", implemented[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Enables exactly the requested suites that NSS implements and the policy
+ * allows (None: all the policy allows). Suites it cannot use are skipped;
+ * a list it can use none of is an error that names them. */
 static int
 configure_ciphers(tls_nss_state *st, PRFileDesc *model, PyObject *cipher_ids)
 {
+    if (cipher_ids == Py_None)
+        return configure_policy_ciphers(st, model);
     PyObject *seq = PySequence_Fast(cipher_ids, "ciphers must be a sequence of ints");
     if (seq == NULL)
         return -1;
@@ -115,7 +127,8 @@ configure_ciphers(tls_nss_state *st, PRFileDesc *model, PyObject *cipher_ids)
 
     const PRUint16 *implemented = SSL_GetImplementedCiphers();
     for (PRUint16 i = 0; i < SSL_NumImplementedCiphers; i++) {
-        PRBool on = is_requested(ids, count, implemented[i]);
+        PRBool on = is_requested(ids, count, implemented[i]) &&
+                    tls_nss_policy_allows_suite(implemented[i]);
         if (SSL_CipherPrefSet(model, implemented[i], on) != SECSuccess) {
             /* The policy forbids enabling it; leave it off. */
             continue;
@@ -231,7 +244,7 @@ fail:
  * (leaf_der, leaf_source, key_der, key_pem_label, key_source, chain_ders). */
 static int
 load_signing_chain(tls_nss_state *st, tls_nss_context *self, PyObject *chain_spec,
-                   CERTCertificateList **list_out)
+                   const char *policy, CERTCertificateList **list_out)
 {
     Py_buffer leaf_der = {0}, key_der = {0};
     const char *leaf_source, *key_label, *key_source;
@@ -245,6 +258,10 @@ load_signing_chain(tls_nss_state *st, tls_nss_context *self, PyObject *chain_spe
     CERTCertificate *cert = tls_nss_certificate_from_der(st, &leaf_der, leaf_source);
     if (cert == NULL)
         goto done;
+    if (tls_nss_policy_check_key(st, cert, policy, leaf_source) < 0) {
+        CERT_DestroyCertificate(cert);
+        goto done;
+    }
     SECKEYPrivateKey *key = tls_nss_private_key_from_der(st, &key_der, key_label, key_source);
     if (key == NULL) {
         CERT_DestroyCertificate(cert);
@@ -319,17 +336,18 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"server", "lowest_version", "highest_version", "ciphers",
                                "alpn", "signing_chain", "anchors", "verify",
-                               "check_hostname", NULL};
+                               "check_hostname", "policy", NULL};
     tls_nss_state *st = PyType_GetModuleState(type);
     int server, lowest, highest, verify, check_hostname;
     PyObject *ciphers, *signing_chain, *anchors;
+    const char *policy;
     Py_buffer alpn = {0};
     CERTCertificateList *chain = NULL;
     tls_nss_context *self = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "piiOy*OOpp:Context", keywords, &server,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "piiOy*OOpps:Context", keywords, &server,
                                      &lowest, &highest, &ciphers, &alpn, &signing_chain,
-                                     &anchors, &verify, &check_hostname))
+                                     &anchors, &verify, &check_hostname, &policy))
         return NULL;
     if (tls_nss_ensure_nss(st) < 0)
         goto fail;
@@ -352,7 +370,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         }
     }
     if (signing_chain != Py_None &&
-        load_signing_chain(st, self, signing_chain, &chain) < 0)
+        load_signing_chain(st, self, signing_chain, policy, &chain) < 0)
         goto fail;
     if (server && self->server_cert == NULL) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,

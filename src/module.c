@@ -26,8 +26,8 @@ start_nss(void)
     return PR_SUCCESS;
 }
 
-int
-tls_nss_ensure_nss(tls_nss_state *st)
+static int
+start_nss_once(tls_nss_state *st)
 {
     PRStatus status;
 
@@ -42,6 +42,49 @@ tls_nss_ensure_nss(tls_nss_state *st)
         return -1;
     }
     return 0;
+}
+
+int
+tls_nss_ensure_nss(tls_nss_state *st)
+{
+    /* Nothing may reach SSL before the policy is settled: SSL takes the
+     * policy over only once, when it initialises. */
+    if (!tls_nss_policy_ready()) {
+        tls_nss_raise(st, TLS_NSS_ERROR, 0,
+                      "using NSS: tls_nss._nss.initialize() has not succeeded");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+initialize(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"policy_config", "allow_entries", NULL};
+    tls_nss_state *st = PyModule_GetState(module);
+    const char *config;
+    PyObject *entries;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "zO!:initialize", keywords, &config,
+                                     &PyList_Type, &entries))
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
+        if (!PyUnicode_Check(PyList_GET_ITEM(entries, i))) {
+            PyErr_SetString(PyExc_TypeError, "allow_entries must be a list of str");
+            return NULL;
+        }
+    }
+    if (start_nss_once(st) < 0)
+        return NULL;
+    return tls_nss_apply_policy(st, config, entries);
+}
+
+static PyObject *
+policy_report(PyObject *module, PyObject *unused)
+{
+    if (tls_nss_ensure_nss(PyModule_GetState(module)) < 0)
+        return NULL;
+    return tls_nss_policy_report();
 }
 
 static PyObject *
@@ -76,6 +119,12 @@ system_trust(PyObject *module, PyObject *unused)
 }
 
 static PyMethodDef module_methods[] = {
+    {"initialize", (PyCFunction)(void (*)(void))initialize, METH_VARARGS | METH_KEYWORDS,
+     "initialize(policy_config, allow_entries)\n--\n\n"
+     "Start NSS and apply the crypto policy (None: none), once per process.\n"
+     "Returns {'applied_by': 'tls_nss'|'nss'|'nobody', 'ignored': [entries]}."},
+    {"policy_report", policy_report, METH_NOARGS,
+     "policy_report()\n--\n\nThe effective policy: versions, suites, groups, schemes, key sizes."},
     {"nss_version", nss_version, METH_NOARGS,
      "nss_version()\n--\n\nThe version of the NSS library in use."},
     {"implemented_ciphers", implemented_ciphers, METH_NOARGS,

@@ -5,6 +5,7 @@
  *   errors.c   turning NSS/NSPR failures into the package's exceptions
  *   certs.c    certificates and private keys from DER
  *   trust.c    trust anchors, system roots, certificate verification hooks
+ *   policy.c   the system crypto policy: applied once, reported, enforced
  *   context.c  a configuration turned into an NSS model socket
  *   socket.c   TLS sockets imported from a context's model
  */
@@ -131,6 +132,29 @@ SECStatus tls_nss_client_auth_data_hook(void *arg, PRFileDesc *fd,
                                         CERTDistNames *ca_names,
                                         CERTCertificate **cert_out,
                                         SECKEYPrivateKey **key_out);
+
+/* ---- policy.c ---- */
+
+/* Applies the crypto policy `config` (a crypto-policies config= string, or
+ * NULL for none) once per process, unless NSS applied one itself.
+ * `allow_entries` lists the policy's allow= entries, to find those this
+ * NSS ignores. Returns {"applied_by": "tls_nss"|"nss"|"nobody",
+ * "ignored": [...]}, the same for every call. */
+PyObject *tls_nss_apply_policy(tls_nss_state *st, const char *config,
+                               PyObject *allow_entries);
+PRBool tls_nss_policy_ready(void);
+
+/* The TLS versions both NSS and the policy allow. 0, or -1 on failure. */
+int tls_nss_policy_version_range(SSLVersionRange *range);
+PRBool tls_nss_policy_allows_suite(PRUint16 suite);
+
+/* 0 if `cert`'s key meets the policy's minimum size, else -1 with a
+ * ConfigurationError that names `policy`. */
+int tls_nss_policy_check_key(tls_nss_state *st, CERTCertificate *cert,
+                             const char *policy, const char *what);
+
+/* The effective policy as a dict, for tls_nss.policy. */
+PyObject *tls_nss_policy_report(void);
 
 /* ---- context.c ---- */
 

@@ -151,7 +151,7 @@ def test_unusable_suites_are_skipped(pki, server_context):
     """A list with some usable suites works; NSS skips the rest."""
     ctx = CLIENT(tls.TLSClientConfiguration(
         trust_store=pki.trust(),
-        ciphers=[0x0005, tls.CipherSuite.TLS_AES_128_CCM_8_SHA256, tls.CipherSuite.TLS_AES_256_GCM_SHA384]))
+        ciphers=[0xFEFE, tls.CipherSuite.TLS_AES_128_CCM_8_SHA256, tls.CipherSuite.TLS_AES_256_GCM_SHA384]))
     server = ThreadedServer(server_context(), echo_once)
     with ctx.connect(("localhost", server.port)) as sock:
         sock.sendall(b"x")

@@ -12,6 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "demo", help="run a TLS 1.3 server and client on loopback and show what they negotiated"
     )
+    commands.add_parser("policy", help="show the crypto policy in force and where it comes from")
     commands.add_parser("version", help="show the versions of tls_nss and NSS")
     args = parser.parse_args(argv)
 
@@ -19,6 +20,16 @@ def main(argv: list[str] | None = None) -> int:
         from ._demo import run
 
         return run()
+    if args.command == "policy":
+        from . import TLSError
+        from .policy import effective_policy
+
+        try:
+            print(effective_policy())
+        except TLSError as e:
+            print(f"python3 -m tls_nss policy: {e}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "version":
         import tls_nss
 

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _nss, _pem
+from .policy import VERSION_NAMES, EffectivePolicy, effective_policy
 from ._api import (
-    DEFAULT_CIPHER_LIST,
+    CipherSuite,
     NextProtocol,
     TLSClientConfiguration,
     TLSImplementation,
@@ -31,7 +32,6 @@ _VERSIONS = {
     "TLSv1.3": 0x0304,
     "MAXIMUM_SUPPORTED": _HIGHEST_ALLOWED,
 }
-_VERSION_NAMES = {0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 
 
 def _version(value: Any, which: str, default: int) -> int:
@@ -53,8 +53,8 @@ def _version_range(config: Any) -> tuple[int, int]:
     if lowest != _LOWEST_ALLOWED and highest != _HIGHEST_ALLOWED and lowest > highest:
         raise configuration_error(
             "checking the TLS versions",
-            f"the lowest version ({_VERSION_NAMES[lowest]}) is above "
-            f"the highest ({_VERSION_NAMES[highest]})",
+            f"the lowest version ({VERSION_NAMES[lowest]}) is above "
+            f"the highest ({VERSION_NAMES[highest]})",
         )
     if lowest == _HIGHEST_ALLOWED:
         raise configuration_error(
@@ -67,9 +67,10 @@ def _version_range(config: Any) -> tuple[int, int]:
     return lowest, highest
 
 
-def _cipher_ids(ciphers: Sequence[Any] | None) -> tuple[int, ...]:
+def _cipher_ids(ciphers: Sequence[Any] | None) -> tuple[int, ...] | None:
+    """The requested suites as ints; None leaves the choice to the policy."""
     if ciphers is None:
-        ciphers = DEFAULT_CIPHER_LIST
+        return None
     ids = []
     for cipher in ciphers:
         value = getattr(cipher, "value", cipher)
@@ -139,11 +140,47 @@ def _check_source(obj: Any, what: str) -> None:
         raise configuration_error(f"checking the {what}", "it names no buffer or file")
 
 
+def _check_policy(config: Any, policy: EffectivePolicy) -> None:
+    """Refuse what the crypto policy forbids, naming the policy and the item."""
+    lowest, highest = _version_range(config)
+    low_allowed, high_allowed = policy.versions
+    if lowest != _LOWEST_ALLOWED and lowest < low_allowed:
+        raise configuration_error(
+            "checking the TLS versions",
+            f"{VERSION_NAMES.get(lowest)} is below the minimum "
+            f"{VERSION_NAMES.get(low_allowed)} of {policy.describe()}",
+        )
+    if highest != _HIGHEST_ALLOWED and highest > high_allowed:
+        raise configuration_error(
+            "checking the TLS versions",
+            f"{VERSION_NAMES.get(highest)} is above the maximum "
+            f"{VERSION_NAMES.get(high_allowed)} of {policy.describe()}",
+        )
+    requested = _cipher_ids(config.ciphers)
+    if requested is not None:
+        implemented = set(_nss.implemented_ciphers())
+        allowed = set(policy.cipher_suites)
+        forbidden = [c for c in requested if c in implemented and c not in allowed]
+        if forbidden:
+            names = ", ".join(_suite_name(c) for c in forbidden)
+            raise configuration_error(
+                "checking the cipher suites", f"{names} forbidden by {policy.describe()}"
+            )
+
+
+def _suite_name(value: int) -> str:
+    try:
+        return CipherSuite(value).name
+    except ValueError:
+        return f"{value:#06x}"
+
+
 def validate_config(config: TLSClientConfiguration | TLSServerConfiguration) -> None:
     """Raise ConfigurationError if this implementation cannot use ``config``.
 
-    Checks the constructors of its certificates, keys and trust store, and
-    the shape of its versions, ciphers and protocols, without loading files.
+    Checks the constructors of its certificates, keys and trust store, the
+    shape of its versions, ciphers and protocols, and that the system crypto
+    policy allows them, without loading files.
     """
     chains = config.certificate_chain
     if chains is not None and hasattr(chains, "leaf"):
@@ -163,6 +200,7 @@ def validate_config(config: TLSClientConfiguration | TLSServerConfiguration) -> 
     _version_range(config)
     _cipher_ids(config.ciphers)
     _alpn_wire(config.inner_protocols)
+    _check_policy(config, effective_policy())
 
 
 def _names_a_source(store: Any) -> bool:
@@ -171,6 +209,7 @@ def _names_a_source(store: Any) -> bool:
 
 
 def _build_core(config: Any, *, server: bool, verify: bool, check_hostname: bool) -> Any:
+    policy = effective_policy()
     validate_config(config)
     lowest, highest = _version_range(config)
     trust_store = config.trust_store
@@ -200,6 +239,7 @@ def _build_core(config: Any, *, server: bool, verify: bool, check_hostname: bool
         anchors=anchors,
         verify=verify,
         check_hostname=check_hostname and not server,
+        policy=policy.describe(),
     )
 
 

@@ -61,4 +61,11 @@ def run() -> int:
         print(f"  client received:   {reply!r}")
     thread.join()
     listener.close()
+    from .policy import effective_policy
+
+    policy = effective_policy()
+    low, high = policy.version_names
+    print(f"crypto policy:       {policy.describe()}: {low} to {high}, "
+          f"{len(policy.cipher_suites)} cipher suites, RSA keys of "
+          f"{policy.minimum_key_sizes.get('RSA')} bits or more")
     return 0

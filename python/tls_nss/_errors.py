@@ -117,6 +117,7 @@ VERIFICATION_REASONS = {
     "SEC_ERROR_BAD_DER": "malformed certificate",
     "SEC_ERROR_INVALID_KEY": "invalid or too small key",
     "SSL_ERROR_BAD_CERT_DOMAIN": "hostname mismatch",
+    "SSL_ERROR_WEAK_SERVER_CERT_KEY": "key smaller than the crypto policy allows",
     "SSL_ERROR_NO_CERTIFICATE": "no certificate presented",
 }
 
