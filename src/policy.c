@@ -15,14 +15,15 @@
 static const struct {
     const char *name;
     PRInt32 option;
+    PRBool key_size;
 } policy_options[] = {
-    {"tls-version-min", NSS_TLS_VERSION_MIN_POLICY},
-    {"tls-version-max", NSS_TLS_VERSION_MAX_POLICY},
-    {"dtls-version-min", NSS_DTLS_VERSION_MIN_POLICY},
-    {"dtls-version-max", NSS_DTLS_VERSION_MAX_POLICY},
-    {"RSA-MIN", NSS_RSA_MIN_KEY_SIZE},
-    {"DH-MIN", NSS_DH_MIN_KEY_SIZE},
-    {"DSA-MIN", NSS_DSA_MIN_KEY_SIZE},
+    {"tls-version-min", NSS_TLS_VERSION_MIN_POLICY, PR_FALSE},
+    {"tls-version-max", NSS_TLS_VERSION_MAX_POLICY, PR_FALSE},
+    {"dtls-version-min", NSS_DTLS_VERSION_MIN_POLICY, PR_FALSE},
+    {"dtls-version-max", NSS_DTLS_VERSION_MAX_POLICY, PR_FALSE},
+    {"RSA-MIN", NSS_RSA_MIN_KEY_SIZE, PR_TRUE},
+    {"DH-MIN", NSS_DH_MIN_KEY_SIZE, PR_TRUE},
+    {"DSA-MIN", NSS_DSA_MIN_KEY_SIZE, PR_TRUE},
 };
 
 /* Named groups NSS can use for key exchange, with their policy OIDs. */
@@ -378,7 +379,9 @@ tls_nss_policy_report(void)
         }
         Py_DECREF(name);
     }
-    for (size_t i = 4; i < PR_ARRAY_SIZE(policy_options); i++) {
+    for (size_t i = 0; i < PR_ARRAY_SIZE(policy_options); i++) {
+        if (!policy_options[i].key_size)
+            continue;
         PRInt32 value = 0;
         NSS_OptionGet(policy_options[i].option, &value);
         PyObject *v = PyLong_FromLong(value);
