@@ -13,22 +13,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CLOSE_NOTIFY 0
-
 typedef struct {
     PyObject_HEAD
-    PRFileDesc *fd;         /* SSL over TCP, or a bare listening TCP socket */
-    tls_nss_context *ctx;
-    PyObject *owner;        /* the Python context, returned as .context */
-    tls_nss_peer_check check;
-    char peer[160];         /* who we talk to, for error messages */
+    /* tls.fd is SSL over TCP, or, listening, a bare TCP socket. */
+    tls_nss_conn tls;
     double timeout;         /* seconds; < 0 blocks, 0 never blocks */
     PRIntervalTime interval;
     int busy;               /* calls running without the GIL */
     PRBool listening;
-    PRBool handshake_done;
-    PRBool close_notify_received;
-    PRBool close_notify_sent;
     PRBool close_pending;
 } tls_nss_socket;
 
@@ -37,9 +29,9 @@ typedef struct {
 static void
 release_fd(tls_nss_socket *self)
 {
-    PRFileDesc *fd = self->fd;
+    PRFileDesc *fd = self->tls.fd;
 
-    self->fd = NULL;
+    self->tls.fd = NULL;
     if (fd == NULL)
         return;
     Py_BEGIN_ALLOW_THREADS
@@ -61,7 +53,7 @@ release_fd(tls_nss_socket *self)
 static int
 check_open(tls_nss_state *st, tls_nss_socket *self, const char *operation)
 {
-    if (self->fd == NULL || self->close_pending) {
+    if (self->tls.fd == NULL || self->close_pending) {
         tls_nss_raise(st, TLS_NSS_ERROR, 0, "%s: the TLS socket is closed", operation);
         return -1;
     }
@@ -80,19 +72,6 @@ check_connection(tls_nss_state *st, tls_nss_socket *self, const char *operation)
         return -1;
     }
     return 0;
-}
-
-/* Raises for a failed I/O call. A refused peer certificate is reported by
- * the reason our hook found, whatever code NSS finished the handshake with. */
-static PyObject *
-raise_io_error(tls_nss_state *st, tls_nss_socket *self, PRErrorCode error,
-               tls_nss_error_kind when_blocked, const char *operation)
-{
-    if (error == PR_WOULD_BLOCK_ERROR)
-        return tls_nss_raise(st, when_blocked, error, "%s %s", operation, self->peer);
-    if (self->check.verify_error != 0)
-        error = self->check.verify_error;
-    return tls_nss_raise(st, TLS_NSS_ERROR, error, "%s %s", operation, self->peer);
 }
 
 /* ---- timeouts ---- */
@@ -141,32 +120,15 @@ apply_timeout(tls_nss_state *st, tls_nss_socket *self, double seconds)
                                                        ? 6 * 3600 * 1000
                                                        : (PRUint32)ms);
     }
-    if (self->fd == NULL)
+    if (self->tls.fd == NULL)
         return 0;
     option.option = PR_SockOpt_Nonblocking;
     option.value.non_blocking = seconds == 0 ? PR_TRUE : PR_FALSE;
-    if (PR_SetSocketOption(self->fd, &option) != PR_SUCCESS) {
+    if (PR_SetSocketOption(self->tls.fd, &option) != PR_SUCCESS) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting the socket's blocking mode");
         return -1;
     }
     return 0;
-}
-
-/* ---- NSS callbacks (run without the GIL) ---- */
-
-static void
-alert_received(const PRFileDesc *fd, void *arg, const SSLAlert *alert)
-{
-    tls_nss_socket *self = arg;
-    if (alert->description == CLOSE_NOTIFY)
-        self->close_notify_received = PR_TRUE;
-}
-
-static void
-handshake_finished(PRFileDesc *fd, void *arg)
-{
-    tls_nss_socket *self = arg;
-    self->handshake_done = PR_TRUE;
 }
 
 /* ---- construction ---- */
@@ -179,18 +141,9 @@ new_socket(tls_nss_context *ctx, PyObject *owner, double timeout)
 
     if (self == NULL)
         return NULL;
-    self->fd = NULL;
-    self->ctx = (tls_nss_context *)Py_NewRef((PyObject *)ctx);
-    self->owner = Py_NewRef(owner);
-    self->check.policy = &ctx->trust;
-    self->check.hostname = NULL;
-    self->check.verify_error = 0;
-    self->peer[0] = '\0';
+    tls_nss_conn_init(&self->tls, ctx, owner);
     self->busy = 0;
     self->listening = PR_FALSE;
-    self->handshake_done = PR_FALSE;
-    self->close_notify_received = PR_FALSE;
-    self->close_notify_sent = PR_FALSE;
     self->close_pending = PR_FALSE;
     self->timeout = timeout;
     PyObject_GC_Track(self);
@@ -210,51 +163,19 @@ describe_address(const PRNetAddr *addr, char *out, size_t size)
         snprintf(out, size, "%s:%u", host, PR_ntohs(PR_NetAddrInetPort(addr)));
 }
 
-/* Puts TLS on `tcp` (which it takes over) from the context's model, with
- * this connection's hooks, and runs the handshake. */
+/* Puts TLS on `tcp` (which it takes over) and runs the handshake. */
 static int
 start_tls(tls_nss_state *st, tls_nss_socket *self, PRFileDesc *tcp, PRBool as_server)
 {
-    self->fd = SSL_ImportFD(self->ctx->model, tcp);
-    if (self->fd == NULL) {
-        PRErrorCode error = PR_GetError();
-        PR_Close(tcp);
-        tls_nss_raise(st, TLS_NSS_ERROR, error, "starting TLS with %s", self->peer);
+    if (tls_nss_conn_import(st, &self->tls, tcp, as_server) < 0)
         return -1;
-    }
-    if ((self->check.hostname != NULL && SSL_SetURL(self->fd, self->check.hostname) != SECSuccess) ||
-        SSL_AuthCertificateHook(self->fd, tls_nss_auth_certificate_hook, &self->check) != SECSuccess ||
-        SSL_AlertReceivedCallback(self->fd, alert_received, self) != SECSuccess ||
-        SSL_HandshakeCallback(self->fd, handshake_finished, self) != SECSuccess ||
-        (!as_server && SSL_GetClientAuthDataHook(self->fd, tls_nss_client_auth_data_hook,
-                                                 &self->check) != SECSuccess)) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s", self->peer);
-        return -1;
-    }
-    if (!as_server) {
-        /* NSS's client session cache is process-wide. A session must only
-         * be resumed by the context that verified it, for the name it was
-         * verified for. */
-        char peer_id[sizeof(self->peer) + 256];
-        snprintf(peer_id, sizeof(peer_id), "tls_nss/%u/%s/%s", self->ctx->serial,
-                 self->check.hostname ? self->check.hostname : "", self->peer);
-        if (SSL_SetSockPeerID(self->fd, peer_id) != SECSuccess) {
-            tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s",
-                          self->peer);
-            return -1;
-        }
-    }
-    if (SSL_ResetHandshake(self->fd, as_server) != SECSuccess) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "starting TLS with %s", self->peer);
-        return -1;
-    }
     if (apply_timeout(st, self, self->timeout) < 0)
         return -1;
 
     SECStatus rv;
     PRErrorCode error = 0;
     BEGIN_IO(self);
-    rv = SSL_ForceHandshakeWithTimeout(self->fd, self->interval);
+    rv = SSL_ForceHandshakeWithTimeout(self->tls.fd, self->interval);
     if (rv != SECSuccess)
         error = PR_GetError();
     END_IO(self);
@@ -262,10 +183,10 @@ start_tls(tls_nss_state *st, tls_nss_socket *self, PRFileDesc *tcp, PRBool as_se
         /* A non-blocking socket finishes its handshake in recv or send. */
         if (error == PR_WOULD_BLOCK_ERROR)
             return 0;
-        raise_io_error(st, self, error, TLS_NSS_WANT_READ, "TLS handshake with");
+        tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_READ, "TLS handshake with");
         return -1;
     }
-    self->handshake_done = PR_TRUE;
+    self->tls.handshake_done = PR_TRUE;
     return 0;
 }
 
@@ -292,21 +213,16 @@ tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
         close(os_fd);
         goto fail;
     }
-    if (hostname != NULL) {
-        self->check.hostname = PyMem_Malloc(strlen(hostname) + 1);
-        if (self->check.hostname == NULL) {
-            PR_Close(tcp);
-            PyErr_NoMemory();
-            goto fail;
-        }
-        strcpy(self->check.hostname, hostname);
+    if (hostname != NULL && tls_nss_conn_set_hostname(&self->tls, hostname) < 0) {
+        PR_Close(tcp);
+        goto fail;
     }
     if (PR_GetPeerName(tcp, &addr) == PR_SUCCESS)
-        describe_address(&addr, self->peer, sizeof(self->peer));
+        describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
     if (hostname != NULL) {
         char where[64];
-        snprintf(where, sizeof(where), "%.63s", self->peer);
-        snprintf(self->peer, sizeof(self->peer), "%.90s (%s)", hostname, where);
+        snprintf(where, sizeof(where), "%.63s", self->tls.peer);
+        snprintf(self->tls.peer, sizeof(self->tls.peer), "%.90s (%s)", hostname, where);
     }
     if (start_tls(st, self, tcp, PR_FALSE) < 0)
         goto fail;
@@ -335,15 +251,15 @@ tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
     if (self == NULL)
         return NULL;
     self->listening = PR_TRUE;
-    self->fd = PR_ImportTCPSocket(os_fd);
-    if (self->fd == NULL) {
+    self->tls.fd = PR_ImportTCPSocket(os_fd);
+    if (self->tls.fd == NULL) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "taking over socket %d", os_fd);
         close(os_fd);
         Py_DECREF(self);
         return NULL;
     }
-    if (PR_GetSockName(self->fd, &addr) == PR_SUCCESS)
-        describe_address(&addr, self->peer, sizeof(self->peer));
+    if (PR_GetSockName(self->tls.fd, &addr) == PR_SUCCESS)
+        describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
     if (apply_timeout(st, self, timeout) < 0) {
         Py_DECREF(self);
         return NULL;
@@ -376,7 +292,7 @@ sock_getsockname(tls_nss_socket *self, PyObject *unused)
 
     if (check_open(st, self, "getsockname") < 0)
         return NULL;
-    if (PR_GetSockName(self->fd, &addr) != PR_SUCCESS)
+    if (PR_GetSockName(self->tls.fd, &addr) != PR_SUCCESS)
         return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "reading the local address");
     return address_tuple(&addr);
 }
@@ -389,7 +305,7 @@ sock_getpeername(tls_nss_socket *self, PyObject *unused)
 
     if (check_connection(st, self, "getpeername") < 0)
         return NULL;
-    if (PR_GetPeerName(self->fd, &addr) != PR_SUCCESS)
+    if (PR_GetPeerName(self->tls.fd, &addr) != PR_SUCCESS)
         return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "reading the peer's address");
     return address_tuple(&addr);
 }
@@ -397,9 +313,9 @@ sock_getpeername(tls_nss_socket *self, PyObject *unused)
 static PyObject *
 sock_fileno(tls_nss_socket *self, PyObject *unused)
 {
-    if (self->fd == NULL || self->close_pending)
+    if (self->tls.fd == NULL || self->close_pending)
         return PyLong_FromLong(-1);
-    return PyLong_FromLong((long)PR_FileDesc2NativeHandle(self->fd));
+    return PyLong_FromLong((long)PR_FileDesc2NativeHandle(self->tls.fd));
 }
 
 /* ---- data ---- */
@@ -422,27 +338,27 @@ sock_recv(tls_nss_socket *self, PyObject *arg)
         return NULL;
     if (size > PR_INT32_MAX)
         size = PR_INT32_MAX;
-    if (size == 0 || self->close_notify_received)
+    if (size == 0 || self->tls.close_notify_received)
         return PyBytes_FromStringAndSize(NULL, 0);
 
     PyObject *data = PyBytes_FromStringAndSize(NULL, size);
     if (data == NULL)
         return NULL;
     BEGIN_IO(self);
-    got = PR_Recv(self->fd, PyBytes_AS_STRING(data), (PRInt32)size, 0, self->interval);
+    got = PR_Recv(self->tls.fd, PyBytes_AS_STRING(data), (PRInt32)size, 0, self->interval);
     if (got < 0)
         error = PR_GetError();
     END_IO(self);
 
     if (got < 0) {
         Py_DECREF(data);
-        return raise_io_error(st, self, error, TLS_NSS_WANT_READ, "receiving from");
+        return tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_READ, "receiving from");
     }
-    if (got == 0 && !self->close_notify_received) {
+    if (got == 0 && !self->tls.close_notify_received) {
         Py_DECREF(data);
         return tls_nss_raise(st, TLS_NSS_RAGGED_EOF, PR_END_OF_FILE_ERROR,
                              "receiving from %s: the connection ended without a TLS "
-                             "close_notify (ragged EOF)", self->peer);
+                             "close_notify (ragged EOF)", self->tls.peer);
     }
     if (got != size && _PyBytes_Resize(&data, got) < 0)
         return NULL;
@@ -459,12 +375,12 @@ send_some(tls_nss_state *st, tls_nss_socket *self, const char *bytes, Py_ssize_t
     if (len > PR_INT32_MAX)
         len = PR_INT32_MAX;
     BEGIN_IO(self);
-    sent = PR_Send(self->fd, bytes, (PRInt32)len, 0, self->interval);
+    sent = PR_Send(self->tls.fd, bytes, (PRInt32)len, 0, self->interval);
     if (sent < 0)
         error = PR_GetError();
     END_IO(self);
     if (sent < 0) {
-        raise_io_error(st, self, error, TLS_NSS_WANT_WRITE, "sending to");
+        tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_WRITE, "sending to");
         return -1;
     }
     return sent;
@@ -521,19 +437,19 @@ send_close_notify(tls_nss_state *st, tls_nss_socket *self)
     PRStatus status;
     PRErrorCode error = 0;
 
-    if (self->close_notify_sent || !self->handshake_done)
+    if (self->tls.close_notify_sent || !self->tls.handshake_done)
         return 0;
     BEGIN_IO(self);
-    status = PR_Shutdown(self->fd, PR_SHUTDOWN_SEND);
+    status = PR_Shutdown(self->tls.fd, PR_SHUTDOWN_SEND);
     if (status != PR_SUCCESS)
         error = PR_GetError();
     END_IO(self);
     if (status != PR_SUCCESS && error == PR_WOULD_BLOCK_ERROR) {
-        raise_io_error(st, self, error, TLS_NSS_WANT_WRITE, "sending close_notify to");
+        tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_WRITE, "sending close_notify to");
         return -1;
     }
     /* A peer that has already gone needs no close_notify. */
-    self->close_notify_sent = PR_TRUE;
+    self->tls.close_notify_sent = PR_TRUE;
     return 0;
 }
 
@@ -545,15 +461,15 @@ await_close_notify(tls_nss_state *st, tls_nss_socket *self)
     PRInt32 got = 1;
     PRErrorCode error = 0;
 
-    while (!self->close_notify_received && got > 0 && self->fd != NULL) {
+    while (!self->tls.close_notify_received && got > 0 && self->tls.fd != NULL) {
         BEGIN_IO(self);
-        got = PR_Recv(self->fd, scratch, sizeof(scratch), 0, self->interval);
+        got = PR_Recv(self->tls.fd, scratch, sizeof(scratch), 0, self->interval);
         if (got < 0)
             error = PR_GetError();
         END_IO(self);
     }
     if (got < 0 && (error == PR_WOULD_BLOCK_ERROR || error == PR_IO_TIMEOUT_ERROR)) {
-        raise_io_error(st, self, error, TLS_NSS_WANT_READ, "awaiting close_notify from");
+        tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_READ, "awaiting close_notify from");
         return -1;
     }
     /* Anything else means the peer is gone, which ends the wait too. */
@@ -569,18 +485,18 @@ sock_close(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:close", keywords, &force))
         return NULL;
-    if (self->fd == NULL || self->close_pending)
+    if (self->tls.fd == NULL || self->close_pending)
         Py_RETURN_NONE;
     if (self->busy) {
         /* Wake the calls in flight; the last of them releases the fd. */
         self->close_pending = PR_TRUE;
-        shutdown(PR_FileDesc2NativeHandle(self->fd), SHUT_RDWR);
+        shutdown(PR_FileDesc2NativeHandle(self->tls.fd), SHUT_RDWR);
         Py_RETURN_NONE;
     }
     if (!self->listening) {
         if (send_close_notify(st, self) < 0)
             return NULL;
-        if (!force && self->handshake_done && await_close_notify(st, self) < 0)
+        if (!force && self->tls.handshake_done && await_close_notify(st, self) < 0)
             return NULL;
     }
     release_fd(self);
@@ -626,8 +542,8 @@ sock_listen(tls_nss_socket *self, PyObject *args)
                              "listen: this socket is a connection, not a server socket");
     if (backlog < 0)
         backlog = 0;
-    if (PR_Listen(self->fd, backlog) != PR_SUCCESS)
-        return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "listening on %s", self->peer);
+    if (PR_Listen(self->tls.fd, backlog) != PR_SUCCESS)
+        return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "listening on %s", self->tls.peer);
     Py_RETURN_NONE;
 }
 
@@ -645,19 +561,19 @@ sock_accept(tls_nss_socket *self, PyObject *unused)
         return tls_nss_raise(st, TLS_NSS_ERROR, 0,
                              "accept: this socket is a connection, not a server socket");
     BEGIN_IO(self);
-    tcp = PR_Accept(self->fd, &addr, self->interval);
+    tcp = PR_Accept(self->tls.fd, &addr, self->interval);
     if (tcp == NULL)
         error = PR_GetError();
     END_IO(self);
     if (tcp == NULL)
-        return raise_io_error(st, self, error, TLS_NSS_WANT_READ, "accepting on");
+        return tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_READ, "accepting on");
 
-    tls_nss_socket *conn = new_socket(self->ctx, self->owner, self->timeout);
+    tls_nss_socket *conn = new_socket(self->tls.ctx, self->tls.owner, self->timeout);
     if (conn == NULL) {
         PR_Close(tcp);
         return NULL;
     }
-    describe_address(&addr, conn->peer, sizeof(conn->peer));
+    describe_address(&addr, conn->tls.peer, sizeof(conn->tls.peer));
     if (start_tls(st, conn, tcp, PR_TRUE) < 0) {
         Py_DECREF(conn);
         return NULL;
@@ -712,104 +628,51 @@ sock_getblocking(tls_nss_socket *self, PyObject *unused)
 
 /* ---- what was negotiated ---- */
 
-static int
-channel_info(tls_nss_socket *self, SSLChannelInfo *info)
-{
-    if (self->fd == NULL || self->listening || !self->handshake_done)
-        return 0;
-    if (SSL_GetChannelInfo(self->fd, info, sizeof(*info)) != SECSuccess)
-        return 0;
-    return info->length >= offsetof(SSLChannelInfo, cipherSuite) + sizeof(info->cipherSuite);
-}
-
-/* The member of `enum_type` with `value`, or `value` itself if none. */
-static PyObject *
-enum_or_value(PyObject *enum_type, PyObject *value)
-{
-    if (value == NULL)
-        return NULL;
-    PyObject *member = PyObject_CallFunctionObjArgs(enum_type, value, NULL);
-    if (member == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
-        PyErr_Clear();
-        return value;
-    }
-    Py_DECREF(value);
-    return member;
-}
-
 static PyObject *
 sock_cipher(tls_nss_socket *self, PyObject *unused)
 {
-    SSLChannelInfo info;
-
-    if (!channel_info(self, &info))
+    if (self->listening)
         Py_RETURN_NONE;
-    return enum_or_value(tls_nss_state_of((PyObject *)self)->cipher_suite,
-                         PyLong_FromLong(info.cipherSuite));
+    return tls_nss_conn_cipher(tls_nss_state_of((PyObject *)self), &self->tls);
 }
 
 static PyObject *
 sock_negotiated_protocol(tls_nss_socket *self, PyObject *unused)
 {
-    SSLNextProtoState state;
-    unsigned char buf[256];
-    unsigned int len = 0;
-
-    if (self->fd == NULL || self->listening || !self->handshake_done)
+    if (self->listening)
         Py_RETURN_NONE;
-    if (SSL_GetNextProto(self->fd, &state, buf, &len, sizeof(buf)) != SECSuccess)
-        Py_RETURN_NONE;
-    if ((state != SSL_NEXT_PROTO_SELECTED && state != SSL_NEXT_PROTO_NEGOTIATED) || len == 0)
-        Py_RETURN_NONE;
-    return enum_or_value(tls_nss_state_of((PyObject *)self)->next_protocol,
-                         PyBytes_FromStringAndSize((const char *)buf, len));
+    return tls_nss_conn_negotiated_protocol(tls_nss_state_of((PyObject *)self), &self->tls);
 }
 
 static PyObject *
 sock_negotiated_tls_version(tls_nss_socket *self, void *closure)
 {
-    SSLChannelInfo info;
-    const char *name;
-
-    if (!channel_info(self, &info))
+    if (self->listening)
         Py_RETURN_NONE;
-    switch (info.protocolVersion) {
-    case SSL_LIBRARY_VERSION_TLS_1_2: name = "TLSv1.2"; break;
-    case SSL_LIBRARY_VERSION_TLS_1_3: name = "TLSv1.3"; break;
-    default: Py_RETURN_NONE; /* older versions have no TLSVersion member */
-    }
-    return PyObject_CallFunction(tls_nss_state_of((PyObject *)self)->tls_version, "s", name);
+    return tls_nss_conn_tls_version(tls_nss_state_of((PyObject *)self), &self->tls);
 }
 
 static PyObject *
 sock_getpeercert(tls_nss_socket *self, PyObject *unused)
 {
-    CERTCertificate *cert;
-
-    if (self->fd == NULL || self->listening || !self->handshake_done)
+    if (self->listening)
         Py_RETURN_NONE;
-    cert = SSL_PeerCertificate(self->fd);
-    if (cert == NULL)
-        Py_RETURN_NONE;
-    PyObject *der = PyBytes_FromStringAndSize((const char *)cert->derCert.data,
-                                              cert->derCert.len);
-    CERT_DestroyCertificate(cert);
-    return der;
+    return tls_nss_conn_peercert(&self->tls);
 }
 
 static PyObject *
 sock_get_context(tls_nss_socket *self, void *closure)
 {
-    if (self->owner == NULL)
+    if (self->tls.owner == NULL)
         Py_RETURN_NONE;
-    return Py_NewRef(self->owner);
+    return Py_NewRef(self->tls.owner);
 }
 
 static PyObject *
 sock_repr(tls_nss_socket *self)
 {
-    const char *state = self->fd == NULL ? "closed" : self->listening ? "listening on" : "connected to";
-    return PyUnicode_FromFormat("<%s %s %s>", Py_TYPE(self)->tp_name, state, self->peer);
+    const char *state = self->tls.fd == NULL ? "closed" : self->listening ? "listening on" : "connected to";
+    return PyUnicode_FromFormat("<%s %s %s>", Py_TYPE(self)->tp_name, state, self->tls.peer);
 }
 
 /* ---- type ---- */
@@ -818,15 +681,15 @@ static int
 sock_traverse(tls_nss_socket *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->ctx);
-    Py_VISIT(self->owner);
+    Py_VISIT(self->tls.ctx);
+    Py_VISIT(self->tls.owner);
     return 0;
 }
 
 static int
 sock_clear(tls_nss_socket *self)
 {
-    Py_CLEAR(self->owner);
+    Py_CLEAR(self->tls.owner);
     return 0;
 }
 
@@ -836,17 +699,13 @@ sock_dealloc(tls_nss_socket *self)
     PyTypeObject *type = Py_TYPE(self);
 
     PyObject_GC_UnTrack(self);
-    if (self->fd != NULL) {
+    if (self->tls.fd != NULL) {
         /* A socket dropped without close(): its close_notify goes out only
          * if it can without waiting, as the GIL is held here. */
         PRSocketOptionData option = {PR_SockOpt_Nonblocking, {.non_blocking = PR_TRUE}};
-        PR_SetSocketOption(self->fd, &option);
-        PR_Close(self->fd);
+        PR_SetSocketOption(self->tls.fd, &option);
     }
-    PyMem_Free(self->check.hostname);
-    /* The context outlives the descriptor imported from its model. */
-    Py_XDECREF(self->ctx);
-    Py_XDECREF(self->owner);
+    tls_nss_conn_release(&self->tls);
     type->tp_free(self);
     Py_DECREF(type);
 }

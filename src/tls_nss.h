@@ -7,6 +7,7 @@
  *   trust.c    trust anchors, system roots, certificate verification hooks
  *   policy.c   the system crypto policy: applied once, reported, enforced
  *   context.c  a configuration turned into an NSS model socket
+ *   connection.c  what sockets and buffers share: import, hooks, results
  *   socket.c   TLS sockets imported from a context's model
  */
 #ifndef TLS_NSS_H
@@ -169,6 +170,38 @@ typedef struct {
 } tls_nss_context;
 
 extern PyType_Spec tls_nss_context_spec;
+
+/* ---- connection.c ---- */
+
+/* One TLS connection, whatever carries its bytes. */
+typedef struct {
+    PRFileDesc *fd;          /* the SSL layer, or NULL */
+    tls_nss_context *ctx;    /* the model's owner */
+    PyObject *owner;         /* the Python context, returned as .context */
+    tls_nss_peer_check check;
+    char peer[160];          /* who we talk to, for error messages */
+    /* Set by NSS callbacks, without the GIL, on the thread doing I/O. */
+    PRBool handshake_done;
+    PRBool close_notify_received;
+    PRBool close_notify_sent;
+} tls_nss_conn;
+
+void tls_nss_conn_init(tls_nss_conn *conn, tls_nss_context *ctx, PyObject *owner);
+int tls_nss_conn_set_hostname(tls_nss_conn *conn, const char *hostname);
+/* Closes the descriptor without waiting, and drops the references. */
+void tls_nss_conn_release(tls_nss_conn *conn);
+/* Puts TLS from the context's model on `lower` (taken over, closed on
+ * failure) with this connection's hooks, ready for the handshake. */
+int tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
+                        PRBool as_server);
+/* Raises for a failed call; PR_WOULD_BLOCK_ERROR becomes `when_blocked`. */
+PyObject *tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn,
+                             PRErrorCode error, tls_nss_error_kind when_blocked,
+                             const char *operation);
+PyObject *tls_nss_conn_cipher(tls_nss_state *st, const tls_nss_conn *conn);
+PyObject *tls_nss_conn_negotiated_protocol(tls_nss_state *st, const tls_nss_conn *conn);
+PyObject *tls_nss_conn_tls_version(tls_nss_state *st, const tls_nss_conn *conn);
+PyObject *tls_nss_conn_peercert(const tls_nss_conn *conn);
 
 /* ---- socket.c ---- */
 

@@ -1,0 +1,205 @@
+/* What TLS sockets and TLS buffers share: putting TLS on a descriptor from
+ * a context's model, with this connection's hooks, and reading back what
+ * the handshake negotiated. One path, whatever carries the bytes. */
+#include "config.h"
+#include "tls_nss.h"
+
+#define CLOSE_NOTIFY 0
+
+void
+tls_nss_conn_init(tls_nss_conn *conn, tls_nss_context *ctx, PyObject *owner)
+{
+    conn->fd = NULL;
+    conn->ctx = (tls_nss_context *)Py_NewRef((PyObject *)ctx);
+    conn->owner = Py_NewRef(owner);
+    conn->check.policy = &ctx->trust;
+    conn->check.hostname = NULL;
+    conn->check.verify_error = 0;
+    conn->peer[0] = '\0';
+    conn->handshake_done = PR_FALSE;
+    conn->close_notify_received = PR_FALSE;
+    conn->close_notify_sent = PR_FALSE;
+}
+
+int
+tls_nss_conn_set_hostname(tls_nss_conn *conn, const char *hostname)
+{
+    size_t size = strlen(hostname) + 1;
+
+    conn->check.hostname = PyMem_Malloc(size);
+    if (conn->check.hostname == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(conn->check.hostname, hostname, size);
+    return 0;
+}
+
+void
+tls_nss_conn_release(tls_nss_conn *conn)
+{
+    if (conn->fd != NULL) {
+        PR_Close(conn->fd);
+        conn->fd = NULL;
+    }
+    PyMem_Free(conn->check.hostname);
+    conn->check.hostname = NULL;
+    /* The context outlives every descriptor imported from its model. */
+    Py_CLEAR(conn->ctx);
+    Py_CLEAR(conn->owner);
+}
+
+/* ---- NSS callbacks (run without the GIL) ---- */
+
+static void
+alert_received(const PRFileDesc *fd, void *arg, const SSLAlert *alert)
+{
+    tls_nss_conn *conn = arg;
+    if (alert->description == CLOSE_NOTIFY)
+        conn->close_notify_received = PR_TRUE;
+}
+
+static void
+handshake_finished(PRFileDesc *fd, void *arg)
+{
+    tls_nss_conn *conn = arg;
+    conn->handshake_done = PR_TRUE;
+}
+
+int
+tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
+                    PRBool as_server)
+{
+    conn->fd = SSL_ImportFD(conn->ctx->model, lower);
+    if (conn->fd == NULL) {
+        PRErrorCode error = PR_GetError();
+        PR_Close(lower);
+        tls_nss_raise(st, TLS_NSS_ERROR, error, "starting TLS with %s", conn->peer);
+        return -1;
+    }
+    if ((conn->check.hostname != NULL && SSL_SetURL(conn->fd, conn->check.hostname) != SECSuccess) ||
+        SSL_AuthCertificateHook(conn->fd, tls_nss_auth_certificate_hook, &conn->check) != SECSuccess ||
+        SSL_AlertReceivedCallback(conn->fd, alert_received, conn) != SECSuccess ||
+        SSL_HandshakeCallback(conn->fd, handshake_finished, conn) != SECSuccess ||
+        (!as_server && SSL_GetClientAuthDataHook(conn->fd, tls_nss_client_auth_data_hook,
+                                                 &conn->check) != SECSuccess)) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s", conn->peer);
+        return -1;
+    }
+    if (!as_server) {
+        /* NSS's client session cache is process-wide. A session must only
+         * be resumed by the context that verified it, for the name it was
+         * verified for. */
+        char peer_id[sizeof(conn->peer) + 256];
+        snprintf(peer_id, sizeof(peer_id), "tls_nss/%u/%s/%s", conn->ctx->serial,
+                 conn->check.hostname ? conn->check.hostname : "", conn->peer);
+        if (SSL_SetSockPeerID(conn->fd, peer_id) != SECSuccess) {
+            tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s",
+                          conn->peer);
+            return -1;
+        }
+    }
+    if (SSL_ResetHandshake(conn->fd, as_server) != SECSuccess) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "starting TLS with %s", conn->peer);
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn, PRErrorCode error,
+                   tls_nss_error_kind when_blocked, const char *operation)
+{
+    /* A refused peer certificate is reported by the reason our hook found,
+     * whatever code NSS finished the handshake with. */
+    if (error == PR_WOULD_BLOCK_ERROR)
+        return tls_nss_raise(st, when_blocked, error, "%s %s", operation, conn->peer);
+    if (conn->check.verify_error != 0)
+        error = conn->check.verify_error;
+    return tls_nss_raise(st, TLS_NSS_ERROR, error, "%s %s", operation, conn->peer);
+}
+
+/* ---- what was negotiated ---- */
+
+static int
+channel_info(const tls_nss_conn *conn, SSLChannelInfo *info)
+{
+    if (conn->fd == NULL || !conn->handshake_done)
+        return 0;
+    if (SSL_GetChannelInfo(conn->fd, info, sizeof(*info)) != SECSuccess)
+        return 0;
+    return info->length >= offsetof(SSLChannelInfo, cipherSuite) + sizeof(info->cipherSuite);
+}
+
+/* The member of `enum_type` with `value`, or `value` itself if none. */
+static PyObject *
+enum_or_value(PyObject *enum_type, PyObject *value)
+{
+    if (value == NULL)
+        return NULL;
+    PyObject *member = PyObject_CallFunctionObjArgs(enum_type, value, NULL);
+    if (member == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear();
+        return value;
+    }
+    Py_DECREF(value);
+    return member;
+}
+
+PyObject *
+tls_nss_conn_cipher(tls_nss_state *st, const tls_nss_conn *conn)
+{
+    SSLChannelInfo info;
+
+    if (!channel_info(conn, &info))
+        Py_RETURN_NONE;
+    return enum_or_value(st->cipher_suite, PyLong_FromLong(info.cipherSuite));
+}
+
+PyObject *
+tls_nss_conn_negotiated_protocol(tls_nss_state *st, const tls_nss_conn *conn)
+{
+    SSLNextProtoState state;
+    unsigned char buf[256];
+    unsigned int len = 0;
+
+    if (conn->fd == NULL || !conn->handshake_done)
+        Py_RETURN_NONE;
+    if (SSL_GetNextProto(conn->fd, &state, buf, &len, sizeof(buf)) != SECSuccess)
+        Py_RETURN_NONE;
+    if ((state != SSL_NEXT_PROTO_SELECTED && state != SSL_NEXT_PROTO_NEGOTIATED) || len == 0)
+        Py_RETURN_NONE;
+    return enum_or_value(st->next_protocol, PyBytes_FromStringAndSize((const char *)buf, len));
+}
+
+PyObject *
+tls_nss_conn_tls_version(tls_nss_state *st, const tls_nss_conn *conn)
+{
+    SSLChannelInfo info;
+    const char *name;
+
+    if (!channel_info(conn, &info))
+        Py_RETURN_NONE;
+    switch (info.protocolVersion) {
+    case SSL_LIBRARY_VERSION_TLS_1_2: name = "TLSv1.2"; break;
+    case SSL_LIBRARY_VERSION_TLS_1_3: name = "TLSv1.3"; break;
+    default: Py_RETURN_NONE; /* older versions have no TLSVersion member */
+    }
+    return PyObject_CallFunction(st->tls_version, "s", name);
+}
+
+PyObject *
+tls_nss_conn_peercert(const tls_nss_conn *conn)
+{
+    CERTCertificate *cert;
+
+    if (conn->fd == NULL || !conn->handshake_done)
+        Py_RETURN_NONE;
+    cert = SSL_PeerCertificate(conn->fd);
+    if (cert == NULL)
+        Py_RETURN_NONE;
+    PyObject *der = PyBytes_FromStringAndSize((const char *)cert->derCert.data,
+                                              cert->derCert.len);
+    CERT_DestroyCertificate(cert);
+    return der;
+}
