@@ -468,7 +468,21 @@ context_listen(tls_nss_context *self, PyObject *args, PyObject *kwargs)
     return tls_nss_socket_listen(self, owner, fd, timeout);
 }
 
+static PyObject *
+context_buffer(tls_nss_context *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"hostname", "owner", NULL};
+    const char *hostname;
+    PyObject *owner;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "zO:buffer", keywords, &hostname, &owner))
+        return NULL;
+    return tls_nss_buffer_new(self, owner, hostname);
+}
+
 static PyMethodDef context_methods[] = {
+    {"buffer", (PyCFunction)(void (*)(void))context_buffer, METH_VARARGS | METH_KEYWORDS,
+     "buffer(hostname, owner)\n--\n\nA TLS buffer: TLS over in-memory queues."},
     {"connect", (PyCFunction)(void (*)(void))context_connect, METH_VARARGS | METH_KEYWORDS,
      "connect(fd, hostname, owner, timeout)\n--\n\n"
      "Take over the connected TCP socket `fd` and run the client handshake."},

@@ -173,9 +173,13 @@ module_exec(PyObject *module)
     st->socket_type = add_type(module, &tls_nss_socket_spec);
     if (st->socket_type == NULL)
         return -1;
+    st->buffer_type = add_type(module, &tls_nss_buffer_spec);
+    if (st->buffer_type == NULL)
+        return -1;
 #if PY_VERSION_HEX < 0x030A0000
     /* Py_TPFLAGS_DISALLOW_INSTANTIATION arrived in 3.10. */
     st->socket_type->tp_new = NULL;
+    st->buffer_type->tp_new = NULL;
 #endif
 
     st->make_error = import_attr("tls_nss._errors", "from_nss");
@@ -199,6 +203,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     tls_nss_state *st = PyModule_GetState(module);
     Py_VISIT(st->context_type);
     Py_VISIT(st->socket_type);
+    Py_VISIT(st->buffer_type);
     Py_VISIT(st->make_error);
     Py_VISIT(st->cipher_suite);
     Py_VISIT(st->next_protocol);
@@ -212,6 +217,7 @@ module_clear(PyObject *module)
     tls_nss_state *st = PyModule_GetState(module);
     Py_CLEAR(st->context_type);
     Py_CLEAR(st->socket_type);
+    Py_CLEAR(st->buffer_type);
     Py_CLEAR(st->make_error);
     Py_CLEAR(st->cipher_suite);
     Py_CLEAR(st->next_protocol);

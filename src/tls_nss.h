@@ -9,6 +9,7 @@
  *   context.c  a configuration turned into an NSS model socket
  *   connection.c  what sockets and buffers share: import, hooks, results
  *   socket.c   TLS sockets imported from a context's model
+ *   buffer.c   TLS buffers: the same over an in-memory NSPR I/O layer
  */
 #ifndef TLS_NSS_H
 #define TLS_NSS_H
@@ -41,6 +42,7 @@ Py_NewRef(PyObject *obj)
 typedef struct {
     PyTypeObject *context_type;
     PyTypeObject *socket_type;
+    PyTypeObject *buffer_type;
     /* tls_nss._errors.from_nss: builds the exception for a failure. */
     PyObject *make_error;
     /* The PEP 748 enums from tls_nss._api, for results read back from NSS. */
@@ -214,6 +216,13 @@ PyObject *tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner,
                                  PyObject *timeout);
 PyObject *tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner,
                                 int os_fd, PyObject *timeout);
+
+/* ---- buffer.c ---- */
+
+extern PyType_Spec tls_nss_buffer_spec;
+
+/* A TLS buffer: `hostname` is the server's name for a client, else NULL. */
+PyObject *tls_nss_buffer_new(tls_nss_context *ctx, PyObject *owner, const char *hostname);
 
 static inline tls_nss_state *
 tls_nss_state_of(PyObject *obj)

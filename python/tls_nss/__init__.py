@@ -38,7 +38,7 @@ from ._errors import (
     WantReadError,
     WantWriteError,
 )
-from ._nss import NSSTLSSocket, nss_version
+from ._nss import NSSTLSBuffer, NSSTLSSocket, nss_version
 from ._context import NSS_IMPLEMENTATION, NSSClientContext, NSSServerContext, validate_config
 
 __version__ = "0.1.0"
@@ -70,6 +70,7 @@ __all__ = [
     "NSSClientContext",
     "NSSServerContext",
     "NSSTLSSocket",
+    "NSSTLSBuffer",
     "validate_config",
     "nss_version",
     "NSSError",

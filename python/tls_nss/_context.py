@@ -304,8 +304,15 @@ class NSSClientContext:
             fd=sock.detach(), hostname=hostname, owner=self, timeout=timeout
         )
 
-    def create_buffer(self, server_hostname: str) -> Any:
-        raise NotImplementedError("TLSBuffer is not implemented yet")
+    def create_buffer(self, server_hostname: str) -> _nss.NSSTLSBuffer:
+        """A TLSBuffer for a connection to ``server_hostname``.
+
+        The name is sent as SNI and checked against the server's certificate,
+        as with connect().
+        """
+        if not isinstance(server_hostname, str):
+            raise TypeError(f"server_hostname must be str, not {type(server_hostname).__name__}")
+        return self._core.buffer(hostname=_idna(server_hostname), owner=self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
@@ -353,8 +360,9 @@ class NSSServerContext:
             fd=sock.detach(), owner=self, timeout=socket.getdefaulttimeout()
         )
 
-    def create_buffer(self) -> Any:
-        raise NotImplementedError("TLSBuffer is not implemented yet")
+    def create_buffer(self) -> _nss.NSSTLSBuffer:
+        """A TLSBuffer for one client connection."""
+        return self._core.buffer(hostname=None, owner=self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
