@@ -1,0 +1,164 @@
+"""tls_nss.asyncio: echo over loopback, against itself and against the
+standard library's asyncio TLS (OpenSSL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tls_nss as tls
+import tls_nss.asyncio as tls_asyncio
+
+EXAMPLE = Path(__file__).parent.parent / "docs" / "asyncio_echo.py"
+TIMEOUT = 20
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, TIMEOUT))
+
+
+async def upper_echo(reader, writer):
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            break
+        writer.write(data.upper())
+        await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+def _stdlib_server_context(pki):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.path("rsa.pem"), pki.path("rsa.key"))
+    return ctx
+
+
+def _stdlib_client_context(pki):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki.path("ca.pem"))
+    return ctx
+
+
+async def _exchange(reader, writer, payload: bytes) -> bytes:
+    writer.write(payload)
+    await writer.drain()
+    received = b""
+    while len(received) < len(payload):
+        chunk = await reader.read(65536)
+        assert chunk, "the connection ended early"
+        received += chunk
+    return received
+
+
+def test_echo_ours_both_ends(server_context, client_context):
+    async def main():
+        server = await tls_asyncio.start_server(
+            upper_echo, "127.0.0.1", 0,
+            context=server_context(inner_protocols=[tls.NextProtocol.H2]))
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await tls_asyncio.open_connection(
+            "localhost", port, context=client_context(inner_protocols=[tls.NextProtocol.H2]))
+        assert writer.get_extra_info("negotiated_protocol") is tls.NextProtocol.H2
+        assert writer.get_extra_info("tls_version") is tls.TLSVersion.TLSv1_3
+        assert isinstance(writer.get_extra_info("cipher"), tls.CipherSuite)
+        assert writer.get_extra_info("peercert")
+        assert writer.get_extra_info("peername")[1] == port
+        assert isinstance(writer.get_extra_info("tls_buffer"), tls.NSSTLSBuffer)
+        payload = os.urandom(3 << 20).hex().encode()  # 6 MiB of text
+        assert await _exchange(reader, writer, payload) == payload.upper()
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+
+
+def test_our_client_against_stdlib_asyncio_server(pki, client_context):
+    async def main():
+        server = await asyncio.start_server(upper_echo, "127.0.0.1", 0,
+                                            ssl=_stdlib_server_context(pki))
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await tls_asyncio.open_connection("localhost", port,
+                                                           context=client_context())
+        assert await _exchange(reader, writer, b"nss to openssl\n") == b"NSS TO OPENSSL\n"
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+
+
+def test_stdlib_asyncio_client_against_our_server(pki, server_context):
+    async def main():
+        server = await tls_asyncio.start_server(upper_echo, "127.0.0.1", 0,
+                                                context=server_context())
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=_stdlib_client_context(pki), server_hostname="localhost")
+        payload = b"openssl to nss\n" * 10000
+        assert await _exchange(reader, writer, payload) == payload.upper()
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+
+
+def test_open_connection_refuses_an_untrusted_server(server_context, client_context):
+    async def main():
+        server = await tls_asyncio.start_server(upper_echo, "127.0.0.1", 0,
+                                                context=server_context("other"))
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(tls.CertificateVerificationError):
+            await tls_asyncio.open_connection("localhost", port, context=client_context())
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+
+
+def test_server_sees_the_end_of_the_stream(server_context, client_context):
+    ended = []
+
+    async def record_eof(reader, writer):
+        data = await reader.read()  # until EOF
+        ended.append(data)
+        writer.close()
+        await writer.wait_closed()
+
+    async def main():
+        server = await tls_asyncio.start_server(record_eof, "127.0.0.1", 0,
+                                                context=server_context())
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await tls_asyncio.open_connection("localhost", port,
+                                                           context=client_context())
+        writer.write(b"all of it")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(100):
+            if ended:
+                break
+            await asyncio.sleep(0.02)
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+    assert ended == [b"all of it"]
+
+
+def test_documented_example_runs():
+    result = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "echoed: WITH ASYNCIO" in result.stdout
