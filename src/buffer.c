@@ -383,6 +383,9 @@ buffer_do_handshake(tls_nss_buffer *self, PyObject *unused)
 {
     if (check_usable(self, "do_handshake") < 0)
         return NULL;
+    /* Once done, NSS would go on to wait for post-handshake messages. */
+    if (self->tls.handshake_done)
+        Py_RETURN_NONE;
     if (SSL_ForceHandshake(self->tls.fd) != SECSuccess)
         return raise_failure(self, PR_GetError(), "TLS handshake with");
     self->tls.handshake_done = PR_TRUE;

@@ -66,6 +66,55 @@ handshake_finished(PRFileDesc *fd, void *arg)
     conn->handshake_done = PR_TRUE;
 }
 
+static PRInt32 PR_CALLBACK choose_name_group(PRFileDesc *fd, const SECItem *names,
+                                             PRUint32 count, void *arg);
+
+/* This connection's hooks. SSL_ReconfigFD replaces them with the model's,
+ * so SNI installs them again after switching models. */
+static SECStatus
+install_hooks(tls_nss_conn *conn, PRFileDesc *fd, PRBool as_server)
+{
+    if (SSL_AuthCertificateHook(fd, tls_nss_auth_certificate_hook, &conn->check) != SECSuccess ||
+        SSL_AlertReceivedCallback(fd, alert_received, conn) != SECSuccess ||
+        SSL_HandshakeCallback(fd, handshake_finished, conn) != SECSuccess)
+        return SECFailure;
+    if (!as_server)
+        return SSL_GetClientAuthDataHook(fd, tls_nss_client_auth_data_hook, &conn->check);
+    if (conn->ctx->group_count > 1)
+        return SSL_SNISocketConfigHook(fd, choose_name_group, conn);
+    return SECSuccess;
+}
+
+/* SNI on a server with several name groups: the first group whose leaf
+ * matches the name the client asked for (DNS names, wildcards included,
+ * else IP addresses); group 0 when none does or no name was sent. Runs
+ * without the GIL, on data fixed since the context was made. */
+static PRInt32 PR_CALLBACK
+choose_name_group(PRFileDesc *fd, const SECItem *names, PRUint32 count, void *arg)
+{
+    tls_nss_conn *conn = arg;
+    const tls_nss_context *ctx = conn->ctx;
+
+    for (PRUint32 i = 0; i < count; i++) {
+        char name[256];
+        if (names[i].len == 0 || names[i].len >= sizeof(name))
+            continue;
+        memcpy(name, names[i].data, names[i].len);
+        name[names[i].len] = '\0';
+        for (Py_ssize_t g = 0; g < ctx->group_count; g++) {
+            if (CERT_VerifyCertName(ctx->groups[g].leaf, name) != SECSuccess)
+                continue;
+            if (g == 0)
+                return (PRInt32)i; /* the connection has group 0 already */
+            if (SSL_ReconfigFD(ctx->groups[g].model, fd) == NULL ||
+                install_hooks(conn, fd, PR_TRUE) != SECSuccess)
+                return SSL_SNI_SEND_ALERT;
+            return (PRInt32)i;
+        }
+    }
+    return SSL_SNI_CURRENT_CONFIG_IS_USED;
+}
+
 int
 tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
                     PRBool as_server)
@@ -78,11 +127,7 @@ tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
         return -1;
     }
     if ((conn->check.hostname != NULL && SSL_SetURL(conn->fd, conn->check.hostname) != SECSuccess) ||
-        SSL_AuthCertificateHook(conn->fd, tls_nss_auth_certificate_hook, &conn->check) != SECSuccess ||
-        SSL_AlertReceivedCallback(conn->fd, alert_received, conn) != SECSuccess ||
-        SSL_HandshakeCallback(conn->fd, handshake_finished, conn) != SECSuccess ||
-        (!as_server && SSL_GetClientAuthDataHook(conn->fd, tls_nss_client_auth_data_hook,
-                                                 &conn->check) != SECSuccess)) {
+        install_hooks(conn, conn->fd, as_server) != SECSuccess) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s", conn->peer);
         return -1;
     }

@@ -240,11 +240,30 @@ fail:
     return NULL;
 }
 
+typedef struct {
+    CERTCertificate *cert;
+    SECKEYPrivateKey *key;
+    CERTCertificateList *list; /* leaf and intermediates, as sent */
+} loaded_chain;
+
+static void
+loaded_chain_free(loaded_chain *chain)
+{
+    if (chain->cert)
+        CERT_DestroyCertificate(chain->cert);
+    if (chain->key)
+        SECKEY_DestroyPrivateKey(chain->key);
+    if (chain->list)
+        CERT_DestroyCertificateList(chain->list);
+    memset(chain, 0, sizeof(*chain));
+}
+
 /* Loads a signing chain given as
- * (leaf_der, leaf_source, key_der, key_pem_label, key_source, chain_ders). */
+ * (leaf_der, leaf_source, key_der, key_pem_label, key_source, chain_ders):
+ * checks the key against the certificate and the policy's key sizes. */
 static int
-load_signing_chain(tls_nss_state *st, tls_nss_context *self, PyObject *chain_spec,
-                   const char *policy, CERTCertificateList **list_out)
+load_signing_chain(tls_nss_state *st, PyObject *chain_spec, const char *policy,
+                   loaded_chain *out)
 {
     Py_buffer leaf_der = {0}, key_der = {0};
     const char *leaf_source, *key_label, *key_source;
@@ -255,44 +274,151 @@ load_signing_chain(tls_nss_state *st, tls_nss_context *self, PyObject *chain_spe
                           &key_der, &key_label, &key_source, &chain_ders))
         return -1;
 
-    CERTCertificate *cert = tls_nss_certificate_from_der(st, &leaf_der, leaf_source);
-    if (cert == NULL)
+    memset(out, 0, sizeof(*out));
+    out->cert = tls_nss_certificate_from_der(st, &leaf_der, leaf_source);
+    if (out->cert == NULL || tls_nss_policy_check_key(st, out->cert, policy, leaf_source) < 0)
         goto done;
-    if (tls_nss_policy_check_key(st, cert, policy, leaf_source) < 0) {
-        CERT_DestroyCertificate(cert);
+    out->key = tls_nss_private_key_from_der(st, &key_der, key_label, key_source);
+    if (out->key == NULL || tls_nss_check_key_matches(st, out->cert, out->key, leaf_source) < 0)
         goto done;
-    }
-    SECKEYPrivateKey *key = tls_nss_private_key_from_der(st, &key_der, key_label, key_source);
-    if (key == NULL) {
-        CERT_DestroyCertificate(cert);
-        goto done;
-    }
-    if (self->is_server) {
-        self->server_cert = cert;
-        self->server_key = key;
-    }
-    else {
-        self->trust.own_cert = cert;
-        self->trust.own_key = key;
-    }
-    if (tls_nss_check_key_matches(st, cert, key, leaf_source) < 0)
-        goto done;
-    *list_out = certificate_list(st, cert, chain_ders);
-    if (*list_out == NULL)
+    out->list = certificate_list(st, out->cert, chain_ders);
+    if (out->list == NULL)
         goto done;
     result = 0;
 
 done:
+    if (result < 0)
+        loaded_chain_free(out);
     PyBuffer_Release(&leaf_der);
     PyBuffer_Release(&key_der);
     return result;
 }
 
+/* Whether two leaves name the same things: equal subjectAltName. */
+static PRBool
+same_names(CERTCertificate *a, CERTCertificate *b)
+{
+    SECItem names_a = {siBuffer, NULL, 0}, names_b = {siBuffer, NULL, 0};
+    PRBool same = PR_FALSE;
+
+    if (CERT_FindCertExtension(a, SEC_OID_X509_SUBJECT_ALT_NAME, &names_a) == SECSuccess &&
+        CERT_FindCertExtension(b, SEC_OID_X509_SUBJECT_ALT_NAME, &names_b) == SECSuccess)
+        same = SECITEM_ItemsAreEqual(&names_a, &names_b);
+    SECITEM_FreeItem(&names_a, PR_FALSE);
+    SECITEM_FreeItem(&names_b, PR_FALSE);
+    return same;
+}
+
 static int
-configure_server(tls_nss_state *st, tls_nss_context *self, CERTCertificateList *chain)
+add_server_cert(tls_nss_state *st, PRFileDesc *model, const loaded_chain *chain,
+                Py_ssize_t index)
+{
+    SSLExtraServerCertData extra;
+
+    memset(&extra, 0, sizeof(extra));
+    extra.authType = ssl_auth_null; /* every type the key can serve */
+    extra.certChain = chain->list;
+    /* NSS keeps its own copies of all three. */
+    if (SSL_ConfigServerCert(model, chain->cert, chain->key, &extra, sizeof(extra)) !=
+        SECSuccess) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                      "configuring server certificate chain %zd", index + 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads every signing chain of a server and configures each on the model
+ * of its name group; `base` is the configured model without certificates.
+ *
+ * Up to TLS 1.2, NSS picks the cipher suite, and with it the key type,
+ * before it asks us about SNI, from the certificates of the connection's
+ * first model. So group 0 also carries the first chain of each key type
+ * it lacks; SNI then switches to the group that names the host, and a
+ * client that sent no name still gets a chain it can use. */
+static int
+configure_server_chains(tls_nss_state *st, tls_nss_context *self, PRFileDesc *base,
+                        PyObject *chain_specs, const char *policy)
+{
+    enum { KEY_TYPES = 8 };
+    loaded_chain first_of_type[KEY_TYPES];
+    Py_ssize_t first_index[KEY_TYPES];
+    PRBool in_group0[KEY_TYPES];
+    PyObject *seq = PySequence_Fast(chain_specs, "signing chains must be a sequence");
+    int result = -1;
+
+    memset(first_of_type, 0, sizeof(first_of_type));
+    memset(in_group0, 0, sizeof(in_group0));
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    self->groups = PyMem_Calloc(count ? count : 1, sizeof(tls_nss_name_group));
+    if (self->groups == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        loaded_chain chain;
+        if (load_signing_chain(st, PySequence_Fast_GET_ITEM(seq, i), policy, &chain) < 0)
+            goto done;
+        Py_ssize_t g = 0;
+        while (g < self->group_count && !same_names(self->groups[g].leaf, chain.cert))
+            g++;
+        if (g == self->group_count) {
+            /* A new name set: a model of its own, copied from the base. */
+            PRFileDesc *tcp = PR_NewTCPSocket();
+            PRFileDesc *model = tcp ? SSL_ImportFD(base, tcp) : NULL;
+            if (model == NULL) {
+                tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "creating a model socket");
+                if (tcp)
+                    PR_Close(tcp);
+                loaded_chain_free(&chain);
+                goto done;
+            }
+            self->groups[g].model = model;
+            self->groups[g].leaf = CERT_DupCertificate(chain.cert);
+            self->group_count++;
+        }
+        if (add_server_cert(st, self->groups[g].model, &chain, i) < 0) {
+            loaded_chain_free(&chain);
+            goto done;
+        }
+        KeyType type = SECKEY_GetPrivateKeyType(chain.key);
+        if ((int)type >= 0 && (int)type < KEY_TYPES) {
+            if (g == 0)
+                in_group0[type] = PR_TRUE;
+            if (first_of_type[type].cert == NULL) {
+                first_of_type[type] = chain; /* kept for group 0 below */
+                first_index[type] = i;
+                continue;
+            }
+        }
+        loaded_chain_free(&chain);
+    }
+    if (self->group_count == 0) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                      "creating a server context: it needs a certificate chain");
+        goto done;
+    }
+    for (int type = 0; type < KEY_TYPES; type++) {
+        if (first_of_type[type].cert != NULL && !in_group0[type] &&
+            add_server_cert(st, self->groups[0].model, &first_of_type[type],
+                            first_index[type]) < 0)
+            goto done;
+    }
+    result = 0;
+done:
+    for (int type = 0; type < KEY_TYPES; type++)
+        loaded_chain_free(&first_of_type[type]);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* Server options, set on the base model before its name groups copy it. */
+static int
+configure_server(tls_nss_state *st, tls_nss_context *self, PRFileDesc *base)
 {
     PRStatus status;
-    SSLExtraServerCertData extra;
 
     Py_BEGIN_ALLOW_THREADS
     status = PR_CallOnce(&session_cache_once, configure_session_cache);
@@ -303,31 +429,21 @@ configure_server(tls_nss_state *st, tls_nss_context *self, CERTCertificateList *
         return -1;
     }
 
-    memset(&extra, 0, sizeof(extra));
-    extra.authType = ssl_auth_null; /* every type the key can serve */
-    extra.certChain = chain;
-    /* NSS keeps its own copies of all three. */
-    if (SSL_ConfigServerCert(self->model, self->server_cert, self->server_key, &extra,
-                             sizeof(extra)) != SECSuccess) {
-        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
-                      "configuring the server certificate");
-        return -1;
-    }
     if (self->trust.verify) {
-        if (set_option(st, self->model, SSL_REQUEST_CERTIFICATE, PR_TRUE,
+        if (set_option(st, base, SSL_REQUEST_CERTIFICATE, PR_TRUE,
                        "client certificate request") < 0 ||
-            set_option(st, self->model, SSL_REQUIRE_CERTIFICATE, SSL_REQUIRE_ALWAYS,
+            set_option(st, base, SSL_REQUIRE_CERTIFICATE, SSL_REQUIRE_ALWAYS,
                        "client certificate requirement") < 0)
             return -1;
         /* Names the acceptable CAs in the CertificateRequest. */
         if (self->trust.anchors != NULL &&
-            SSL_SetTrustAnchors(self->model, self->trust.anchors) != SECSuccess) {
+            SSL_SetTrustAnchors(base, self->trust.anchors) != SECSuccess) {
             tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
                           "listing the acceptable client certificate issuers");
             return -1;
         }
     }
-    return set_option(st, self->model, SSL_ENABLE_RENEGOTIATION, SSL_RENEGOTIATE_NEVER,
+    return set_option(st, base, SSL_ENABLE_RENEGOTIATION, SSL_RENEGOTIATE_NEVER,
                       "renegotiation");
 }
 
@@ -335,18 +451,18 @@ static PyObject *
 context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"server", "lowest_version", "highest_version", "ciphers",
-                               "alpn", "signing_chain", "anchors", "verify",
+                               "alpn", "signing_chains", "anchors", "verify",
                                "check_hostname", "policy", NULL};
     tls_nss_state *st = PyType_GetModuleState(type);
     int server, lowest, highest, verify, check_hostname;
-    PyObject *ciphers, *signing_chain, *anchors;
+    PyObject *ciphers, *signing_chains, *anchors;
     const char *policy;
     Py_buffer alpn = {0};
-    CERTCertificateList *chain = NULL;
+    PRFileDesc *base = NULL;
     tls_nss_context *self = NULL;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "piiOy*OOpps:Context", keywords, &server,
-                                     &lowest, &highest, &ciphers, &alpn, &signing_chain,
+                                     &lowest, &highest, &ciphers, &alpn, &signing_chains,
                                      &anchors, &verify, &check_hostname, &policy))
         return NULL;
     if (tls_nss_ensure_nss(st) < 0)
@@ -369,52 +485,66 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             goto fail;
         }
     }
-    if (signing_chain != Py_None &&
-        load_signing_chain(st, self, signing_chain, policy, &chain) < 0)
-        goto fail;
-    if (server && self->server_cert == NULL) {
-        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
-                      "creating a server context: it needs a certificate chain");
-        goto fail;
-    }
-
+    /* Everything but certificates goes on one base model, once. */
     PRFileDesc *tcp = PR_NewTCPSocket();
     if (tcp == NULL) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "creating the model socket");
         goto fail;
     }
-    self->model = SSL_ImportFD(NULL, tcp);
-    if (self->model == NULL) {
+    base = SSL_ImportFD(NULL, tcp);
+    if (base == NULL) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "creating the model socket");
         PR_Close(tcp);
         goto fail;
     }
-
-    if (set_option(st, self->model, SSL_SECURITY, PR_TRUE, "TLS") < 0 ||
-        set_option(st, self->model, server ? SSL_HANDSHAKE_AS_SERVER : SSL_HANDSHAKE_AS_CLIENT,
+    if (set_option(st, base, SSL_SECURITY, PR_TRUE, "TLS") < 0 ||
+        set_option(st, base, server ? SSL_HANDSHAKE_AS_SERVER : SSL_HANDSHAKE_AS_CLIENT,
                    PR_TRUE, "the handshake role") < 0 ||
-        set_option(st, self->model, SSL_ENABLE_SESSION_TICKETS, PR_TRUE,
-                   "session tickets") < 0 ||
-        set_option(st, self->model, SSL_ENABLE_EXTENDED_MASTER_SECRET, PR_TRUE,
+        set_option(st, base, SSL_ENABLE_SESSION_TICKETS, PR_TRUE, "session tickets") < 0 ||
+        set_option(st, base, SSL_ENABLE_EXTENDED_MASTER_SECRET, PR_TRUE,
                    "extended master secret") < 0 ||
-        set_option(st, self->model, SSL_ENABLE_FALSE_START, PR_FALSE, "false start") < 0 ||
-        set_option(st, self->model, SSL_ENABLE_0RTT_DATA, PR_FALSE, "0-RTT data") < 0)
+        set_option(st, base, SSL_ENABLE_FALSE_START, PR_FALSE, "false start") < 0 ||
+        set_option(st, base, SSL_ENABLE_0RTT_DATA, PR_FALSE, "0-RTT data") < 0)
         goto fail;
-    if (configure_versions(st, self->model, lowest, highest) < 0 ||
-        configure_ciphers(st, self->model, ciphers) < 0 ||
-        configure_alpn(st, self->model, &alpn) < 0)
-        goto fail;
-    if (server && configure_server(st, self, chain) < 0)
+    if (configure_versions(st, base, lowest, highest) < 0 ||
+        configure_ciphers(st, base, ciphers) < 0 ||
+        configure_alpn(st, base, &alpn) < 0)
         goto fail;
 
-    if (chain)
-        CERT_DestroyCertificateList(chain);
+    if (server) {
+        if (configure_server(st, self, base) < 0 ||
+            configure_server_chains(st, self, base, signing_chains, policy) < 0)
+            goto fail;
+        self->model = self->groups[0].model;
+        PR_Close(base);
+    }
+    else {
+        PyObject *seq = PySequence_Fast(signing_chains, "signing chains must be a sequence");
+        if (seq == NULL)
+            goto fail;
+        if (PySequence_Fast_GET_SIZE(seq) > 0) {
+            loaded_chain chain;
+            int rv = load_signing_chain(st, PySequence_Fast_GET_ITEM(seq, 0), policy, &chain);
+            Py_DECREF(seq);
+            if (rv < 0)
+                goto fail;
+            /* The client auth hook hands these to NSS; NSS builds the chain
+             * it sends from the temporary certificates. */
+            self->trust.own_cert = chain.cert;
+            self->trust.own_key = chain.key;
+            CERT_DestroyCertificateList(chain.list);
+        }
+        else {
+            Py_DECREF(seq);
+        }
+        self->model = base;
+    }
     PyBuffer_Release(&alpn);
     return (PyObject *)self;
 
 fail:
-    if (chain)
-        CERT_DestroyCertificateList(chain);
+    if (base != NULL && (self == NULL || self->model != base))
+        PR_Close(base);
     PyBuffer_Release(&alpn);
     Py_XDECREF(self);
     return NULL;
@@ -425,18 +555,23 @@ context_dealloc(tls_nss_context *self)
 {
     PyTypeObject *type = Py_TYPE(self);
 
-    if (self->model)
+    if (self->groups != NULL) {
+        /* `model` is group 0's. */
+        for (Py_ssize_t g = 0; g < self->group_count; g++) {
+            PR_Close(self->groups[g].model);
+            CERT_DestroyCertificate(self->groups[g].leaf);
+        }
+        PyMem_Free(self->groups);
+    }
+    else if (self->model) {
         PR_Close(self->model);
+    }
     if (self->trust.anchors)
         CERT_DestroyCertList(self->trust.anchors);
     if (self->trust.own_cert)
         CERT_DestroyCertificate(self->trust.own_cert);
     if (self->trust.own_key)
         SECKEY_DestroyPrivateKey(self->trust.own_key);
-    if (self->server_cert)
-        CERT_DestroyCertificate(self->server_cert);
-    if (self->server_key)
-        SECKEY_DestroyPrivateKey(self->server_key);
     type->tp_free(self);
     Py_DECREF(type);
 }

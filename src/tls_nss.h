@@ -161,14 +161,25 @@ PyObject *tls_nss_policy_report(void);
 
 /* ---- context.c ---- */
 
+/* A server's certificates for one set of names: every signing chain whose
+ * leaf carries the same subjectAltName (say an RSA and an ECDSA chain for
+ * one site) is configured on one model, and NSS picks among them by the
+ * client's signature algorithms. */
+typedef struct {
+    PRFileDesc *model;
+    CERTCertificate *leaf; /* the group's first leaf, for SNI matching */
+} tls_nss_name_group;
+
 typedef struct {
     PyObject_HEAD
-    PRFileDesc *model; /* the configured model every connection copies */
+    PRFileDesc *model; /* the model every connection is imported from */
     PRBool is_server;
     PRUint32 serial;   /* distinguishes contexts in NSS's session cache */
     tls_nss_trust_policy trust;
-    CERTCertificate *server_cert;
-    SECKEYPrivateKey *server_key;
+    /* Servers: one group per name set, in configuration order; group 0's
+     * model is `model`, used when SNI names none of them. */
+    tls_nss_name_group *groups;
+    Py_ssize_t group_count;
 } tls_nss_context;
 
 extern PyType_Spec tls_nss_context_spec;

@@ -219,11 +219,11 @@ def _build_core(config: Any, *, server: bool, verify: bool, check_hostname: bool
             raise configuration_error(
                 "creating a server context", "it needs at least one signing chain"
             )
-        signing_chain = _signing_chain(chains[0])
+        signing_chains = [_signing_chain(chain) for chain in chains]
         verify = verify and trust_store is not None
     else:
         chain = config.certificate_chain
-        signing_chain = _signing_chain(chain) if chain is not None else None
+        signing_chains = [_signing_chain(chain)] if chain is not None else []
 
     anchors = None
     if verify and trust_store is not None and _names_a_source(trust_store):
@@ -235,7 +235,7 @@ def _build_core(config: Any, *, server: bool, verify: bool, check_hostname: bool
         highest_version=highest,
         ciphers=_cipher_ids(config.ciphers),
         alpn=_alpn_wire(config.inner_protocols),
-        signing_chain=signing_chain,
+        signing_chains=signing_chains,
         anchors=anchors,
         verify=verify,
         check_hostname=check_hostname and not server,
