@@ -108,20 +108,7 @@ class Stdlib:
                 return total
 
 
-def handshakes_per_second(impl):
-    start = time.perf_counter()
-    for _ in range(HANDSHAKES):
-        client, server = impl.pair()
-        done_c = done_s = False
-        while not (done_c and done_s):
-            done_c = done_c or impl.step(client)
-            impl.move(client, server)
-            done_s = done_s or impl.step(server)
-            impl.move(server, client)
-    return HANDSHAKES / (time.perf_counter() - start)
-
-
-def bulk_mb_per_second(impl):
+def connected_pair(impl):
     client, server = impl.pair()
     done_c = done_s = False
     while not (done_c and done_s):
@@ -129,6 +116,18 @@ def bulk_mb_per_second(impl):
         impl.move(client, server)
         done_s = done_s or impl.step(server)
         impl.move(server, client)
+    return client, server
+
+
+def handshakes_per_second(impl):
+    start = time.perf_counter()
+    for _ in range(HANDSHAKES):
+        connected_pair(impl)
+    return HANDSHAKES / (time.perf_counter() - start)
+
+
+def bulk_mb_per_second(impl):
+    client, server = connected_pair(impl)
     chunk = os.urandom(CHUNK)
     target = bytearray(65536)
     write = client.write if hasattr(client, "write") else client.obj.write

@@ -329,6 +329,15 @@ tls_nss_policy_check_key(tls_nss_state *st, CERTCertificate *cert, const char *p
 }
 
 static int
+append_name(PyObject *list, const char *name)
+{
+    PyObject *item = PyUnicode_FromString(name);
+    int rv = item == NULL ? -1 : PyList_Append(list, item);
+    Py_XDECREF(item);
+    return rv;
+}
+
+static int
 allowed_for_ssl(SECOidTag oid, PRUint32 use)
 {
     PRUint32 value = 0;
@@ -359,25 +368,15 @@ tls_nss_policy_report(void)
         Py_DECREF(id);
     }
     for (size_t i = 0; i < PR_ARRAY_SIZE(policy_groups); i++) {
-        if (!allowed_for_ssl(policy_groups[i].oid, NSS_USE_ALG_IN_SSL_KX))
-            continue;
-        PyObject *name = PyUnicode_FromString(policy_groups[i].name);
-        if (name == NULL || PyList_Append(groups, name) < 0) {
-            Py_XDECREF(name);
+        if (allowed_for_ssl(policy_groups[i].oid, NSS_USE_ALG_IN_SSL_KX) &&
+            append_name(groups, policy_groups[i].name) < 0)
             goto done;
-        }
-        Py_DECREF(name);
     }
     for (size_t i = 0; i < PR_ARRAY_SIZE(policy_schemes); i++) {
-        if (!allowed_for_ssl(policy_schemes[i].hash, NSS_USE_ALG_IN_SSL_KX) ||
-            !allowed_for_ssl(policy_schemes[i].key, NSS_USE_ALG_IN_SSL_KX))
-            continue;
-        PyObject *name = PyUnicode_FromString(policy_schemes[i].name);
-        if (name == NULL || PyList_Append(schemes, name) < 0) {
-            Py_XDECREF(name);
+        if (allowed_for_ssl(policy_schemes[i].hash, NSS_USE_ALG_IN_SSL_KX) &&
+            allowed_for_ssl(policy_schemes[i].key, NSS_USE_ALG_IN_SSL_KX) &&
+            append_name(schemes, policy_schemes[i].name) < 0)
             goto done;
-        }
-        Py_DECREF(name);
     }
     for (size_t i = 0; i < PR_ARRAY_SIZE(policy_options); i++) {
         if (!policy_options[i].key_size)
