@@ -191,11 +191,58 @@ configure_alpn(tls_nss_state *st, PRFileDesc *model, const Py_buffer *wire)
     return 0;
 }
 
+/* A certificate given as ("der", bytes, what) or ("id", str, what). */
+static CERTCertificate *
+certificate_from_spec(tls_nss_state *st, PyObject *spec, tls_nss_pin_source *pins)
+{
+    const char *kind, *what;
+    PyObject *data;
+
+    if (!PyArg_ParseTuple(spec, "sOs;a certificate is (kind, data, description)", &kind,
+                          &data, &what))
+        return NULL;
+    if (strcmp(kind, "id") == 0) {
+        const char *id = PyUnicode_AsUTF8(data);
+        return id ? tls_nss_certificate_from_id(st, id, pins, what) : NULL;
+    }
+    return tls_nss_certificate_from_object(st, data, what);
+}
+
+/* A private key given as ("der", bytes, pem_label, what) or ("id", str,
+ * None, what); None means the key that pairs with `cert` in its token. */
+static SECKEYPrivateKey *
+private_key_from_spec(tls_nss_state *st, PyObject *spec, CERTCertificate *cert,
+                      tls_nss_pin_source *pins, const char *leaf_what)
+{
+    const char *kind, *label, *what;
+    PyObject *data;
+    Py_buffer der;
+
+    if (spec == Py_None) {
+        char what[160];
+        snprintf(what, sizeof(what), "the private key of %s", leaf_what);
+        return tls_nss_private_key_for_certificate(st, cert, pins, what);
+    }
+    if (!PyArg_ParseTuple(spec, "sOzs;a private key is (kind, data, pem_label, description)",
+                          &kind, &data, &label, &what))
+        return NULL;
+    if (strcmp(kind, "id") == 0) {
+        const char *id = PyUnicode_AsUTF8(data);
+        return id ? tls_nss_private_key_from_id(st, id, pins, what) : NULL;
+    }
+    if (PyObject_GetBuffer(data, &der, PyBUF_SIMPLE) < 0)
+        return NULL;
+    SECKEYPrivateKey *key = tls_nss_private_key_from_der(st, &der, label, what);
+    PyBuffer_Release(&der);
+    return key;
+}
+
 /* The chain a server sends: leaf first, then the given intermediates. */
 static CERTCertificateList *
-certificate_list(tls_nss_state *st, CERTCertificate *leaf, PyObject *chain_ders)
+certificate_list(tls_nss_state *st, CERTCertificate *leaf, PyObject *intermediates,
+                 tls_nss_pin_source *pins)
 {
-    PyObject *seq = PySequence_Fast(chain_ders, "a chain must be a sequence of DER bytes");
+    PyObject *seq = PySequence_Fast(intermediates, "a chain must be a sequence");
     if (seq == NULL)
         return NULL;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
@@ -215,12 +262,9 @@ certificate_list(tls_nss_state *st, CERTCertificate *leaf, PyObject *chain_ders)
     if (SECITEM_CopyItem(arena, &list->certs[0], &leaf->derCert) != SECSuccess)
         goto nomem;
     for (Py_ssize_t i = 0; i < count; i++) {
-        char what[64];
-        snprintf(what, sizeof(what), "chain certificate %zd", i + 1);
         /* Decoding makes it a temporary certificate too, which lets NSS
          * build the same chain when it sends a client certificate. */
-        CERTCertificate *cert =
-            tls_nss_certificate_from_object(st, PySequence_Fast_GET_ITEM(seq, i), what);
+        CERTCertificate *cert = certificate_from_spec(st, PySequence_Fast_GET_ITEM(seq, i), pins);
         if (cert == NULL)
             goto fail;
         SECStatus rv = SECITEM_CopyItem(arena, &list->certs[i + 1], &cert->derCert);
@@ -258,40 +302,46 @@ loaded_chain_free(loaded_chain *chain)
     memset(chain, 0, sizeof(*chain));
 }
 
-/* Loads a signing chain given as
- * (leaf_der, leaf_source, key_der, key_pem_label, key_source, chain_ders):
- * checks the key against the certificate and the policy's key sizes. */
+/* Loads a signing chain given as (leaf, key, intermediates) specs: checks
+ * the key against the certificate and the policy's key sizes. Keys found
+ * in tokens keep a PIN source owned by the context. */
 static int
-load_signing_chain(tls_nss_state *st, PyObject *chain_spec, const char *policy,
-                   loaded_chain *out)
+load_signing_chain(tls_nss_state *st, tls_nss_context *self, PyObject *chain_spec,
+                   PyObject *pin_callback, const char *policy, loaded_chain *out)
 {
-    Py_buffer leaf_der = {0}, key_der = {0};
-    const char *leaf_source, *key_label, *key_source;
-    PyObject *chain_ders;
-    int result = -1;
-
-    if (!PyArg_ParseTuple(chain_spec, "y*sy*zsO;signing chain", &leaf_der, &leaf_source,
-                          &key_der, &key_label, &key_source, &chain_ders))
-        return -1;
+    PyObject *leaf_spec, *key_spec, *intermediates;
+    const char *leaf_what;
+    tls_nss_pin_source *pins;
 
     memset(out, 0, sizeof(*out));
-    out->cert = tls_nss_certificate_from_der(st, &leaf_der, leaf_source);
-    if (out->cert == NULL || tls_nss_policy_check_key(st, out->cert, policy, leaf_source) < 0)
-        goto done;
-    out->key = tls_nss_private_key_from_der(st, &key_der, key_label, key_source);
-    if (out->key == NULL || tls_nss_check_key_matches(st, out->cert, out->key, leaf_source) < 0)
-        goto done;
-    out->list = certificate_list(st, out->cert, chain_ders);
-    if (out->list == NULL)
-        goto done;
-    result = 0;
+    if (!PyArg_ParseTuple(chain_spec, "OOO;a signing chain is (leaf, key, intermediates)",
+                          &leaf_spec, &key_spec, &intermediates))
+        return -1;
+    if (!PyTuple_Check(leaf_spec) || PyTuple_GET_SIZE(leaf_spec) != 3 ||
+        (leaf_what = PyUnicode_AsUTF8(PyTuple_GET_ITEM(leaf_spec, 2))) == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "a certificate is (kind, data, description)");
+        return -1;
+    }
+    pins = tls_nss_pin_source_new(pin_callback);
+    if (pins == NULL)
+        return -1;
+    tls_nss_pin_source_chain(&self->pins, pins);
 
-done:
-    if (result < 0)
-        loaded_chain_free(out);
-    PyBuffer_Release(&leaf_der);
-    PyBuffer_Release(&key_der);
-    return result;
+    out->cert = certificate_from_spec(st, leaf_spec, pins);
+    if (out->cert == NULL || tls_nss_policy_check_key(st, out->cert, policy, leaf_what) < 0)
+        goto fail;
+    out->key = private_key_from_spec(st, key_spec, out->cert, pins, leaf_what);
+    if (out->key == NULL || tls_nss_check_key_matches(st, out->cert, out->key, leaf_what) < 0)
+        goto fail;
+    out->list = certificate_list(st, out->cert, intermediates, pins);
+    if (out->list == NULL)
+        goto fail;
+    return 0;
+
+fail:
+    loaded_chain_free(out);
+    return -1;
 }
 
 /* Whether two leaves name the same things: equal subjectAltName. */
@@ -317,6 +367,12 @@ add_server_cert(tls_nss_state *st, PRFileDesc *model, const loaded_chain *chain,
 
     memset(&extra, 0, sizeof(extra));
     extra.authType = ssl_auth_null; /* every type the key can serve */
+    /* An RSA key in a token signs only: RSA key exchange would make NSS
+     * copy the key a second time for its session-ticket wrapping key, a
+     * copy tokens refuse for keys that never leave them. */
+    if (SECKEY_GetPrivateKeyType(chain->key) == rsaKey && chain->key->pkcs11Slot != NULL &&
+        !PK11_IsInternal(chain->key->pkcs11Slot))
+        extra.authType = ssl_auth_rsa_sign;
     extra.certChain = chain->list;
     /* NSS keeps its own copies of all three. */
     if (SSL_ConfigServerCert(model, chain->cert, chain->key, &extra, sizeof(extra)) !=
@@ -338,7 +394,7 @@ add_server_cert(tls_nss_state *st, PRFileDesc *model, const loaded_chain *chain,
  * client that sent no name still gets a chain it can use. */
 static int
 configure_server_chains(tls_nss_state *st, tls_nss_context *self, PRFileDesc *base,
-                        PyObject *chain_specs, const char *policy)
+                        PyObject *chain_specs, PyObject *pin_callback, const char *policy)
 {
     enum { KEY_TYPES = 8 };
     loaded_chain first_of_type[KEY_TYPES];
@@ -359,7 +415,8 @@ configure_server_chains(tls_nss_state *st, tls_nss_context *self, PRFileDesc *ba
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         loaded_chain chain;
-        if (load_signing_chain(st, PySequence_Fast_GET_ITEM(seq, i), policy, &chain) < 0)
+        if (load_signing_chain(st, self, PySequence_Fast_GET_ITEM(seq, i), pin_callback, policy,
+                               &chain) < 0)
             goto done;
         Py_ssize_t g = 0;
         while (g < self->group_count && !same_names(self->groups[g].leaf, chain.cert))
@@ -452,19 +509,25 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"server", "lowest_version", "highest_version", "ciphers",
                                "alpn", "signing_chains", "anchors", "verify",
-                               "check_hostname", "policy", NULL};
+                               "check_hostname", "policy", "trust_id", "pin_callback", NULL};
     tls_nss_state *st = PyType_GetModuleState(type);
     int server, lowest, highest, verify, check_hostname;
-    PyObject *ciphers, *signing_chains, *anchors;
-    const char *policy;
+    PyObject *ciphers, *signing_chains, *anchors, *pin_callback = Py_None;
+    const char *policy, *trust_id = NULL;
     Py_buffer alpn = {0};
     PRFileDesc *base = NULL;
     tls_nss_context *self = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "piiOy*OOpps:Context", keywords, &server,
-                                     &lowest, &highest, &ciphers, &alpn, &signing_chains,
-                                     &anchors, &verify, &check_hostname, &policy))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "piiOy*OOpps|$zO:Context", keywords,
+                                     &server, &lowest, &highest, &ciphers, &alpn,
+                                     &signing_chains, &anchors, &verify, &check_hostname,
+                                     &policy, &trust_id, &pin_callback))
         return NULL;
+    if (pin_callback != Py_None && !PyCallable_Check(pin_callback)) {
+        PyErr_SetString(PyExc_TypeError, "pin_callback must be callable or None");
+        PyBuffer_Release(&alpn);
+        return NULL;
+    }
     if (tls_nss_ensure_nss(st) < 0)
         goto fail;
 
@@ -477,7 +540,16 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->trust.check_hostname = check_hostname ? PR_TRUE : PR_FALSE;
 
     if (verify) {
-        if (anchors == Py_None) {
+        if (trust_id != NULL) {
+            tls_nss_pin_source *pins = tls_nss_pin_source_new(pin_callback);
+            if (pins == NULL)
+                goto fail;
+            tls_nss_pin_source_chain(&self->pins, pins);
+            self->trust.anchors = tls_nss_anchors_from_id(st, trust_id, self->is_server, pins);
+            if (self->trust.anchors == NULL)
+                goto fail;
+        }
+        else if (anchors == Py_None) {
             if (tls_nss_load_system_roots(st) < 0)
                 goto fail;
         }
@@ -513,7 +585,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 
     if (server) {
         if (configure_server(st, self, base) < 0 ||
-            configure_server_chains(st, self, base, signing_chains, policy) < 0)
+            configure_server_chains(st, self, base, signing_chains, pin_callback, policy) < 0)
             goto fail;
         self->model = self->groups[0].model;
         PR_Close(base);
@@ -524,7 +596,8 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             goto fail;
         if (PySequence_Fast_GET_SIZE(seq) > 0) {
             loaded_chain chain;
-            int rv = load_signing_chain(st, PySequence_Fast_GET_ITEM(seq, 0), policy, &chain);
+            int rv = load_signing_chain(st, self, PySequence_Fast_GET_ITEM(seq, 0), pin_callback,
+                                        policy, &chain);
             Py_DECREF(seq);
             if (rv < 0)
                 goto fail;
@@ -539,6 +612,8 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         }
         self->model = base;
     }
+    /* The callback is for setting up; handshakes use the ids' PINs only. */
+    tls_nss_pin_source_drop_callback(self->pins);
     PyBuffer_Release(&alpn);
     return (PyObject *)self;
 
@@ -572,6 +647,8 @@ context_dealloc(tls_nss_context *self)
         CERT_DestroyCertificate(self->trust.own_cert);
     if (self->trust.own_key)
         SECKEY_DestroyPrivateKey(self->trust.own_key);
+    /* Last: the keys above pointed at these. */
+    tls_nss_pin_source_free(self->pins);
     type->tp_free(self);
     Py_DECREF(type);
 }

@@ -2,27 +2,41 @@
 #include "config.h"
 #include "tls_nss.h"
 
+#include <unistd.h>
+
 /* NSS keeps its state per process, whatever the number of interpreters or
  * module instances, so its start-up is process-wide too. NSS_InitContext
  * reference-counts, so other NSS users in the process keep working. */
 static PRCallOnceType nss_once;
 static NSSInitContext *nss_context;
 static PRErrorCode nss_init_error;
+/* TLS_NSS_DB, as given to the first initialize(). */
+static char nss_db[1024];
+static PRBool nss_db_read_write;
 
 static PRStatus
 start_nss(void)
 {
-    /* No certificate or module database unless one is asked for: trust
-     * comes from each context's own anchors or from the system's roots,
-     * loaded on demand, and nothing is ever written. */
-    PRUint32 flags = NSS_INIT_READONLY | NSS_INIT_NOCERTDB | NSS_INIT_NOMODDB |
-                     NSS_INIT_FORCEOPEN | NSS_INIT_NOROOTINIT |
-                     NSS_INIT_OPTIMIZESPACE;
-    nss_context = NSS_InitContext("", "", "", "", NULL, flags);
+    PRUint32 flags = NSS_INIT_NOROOTINIT | NSS_INIT_OPTIMIZESPACE;
+
+    if (!nss_db_read_write)
+        flags |= NSS_INIT_READONLY;
+    if (nss_db[0] == '\0') {
+        /* No certificate or module database unless one is asked for: trust
+         * comes from each context's own anchors or from the system's
+         * roots, loaded on demand, and nothing is ever written. */
+        flags |= NSS_INIT_NOCERTDB | NSS_INIT_NOMODDB | NSS_INIT_FORCEOPEN;
+        nss_context = NSS_InitContext("", "", "", "", NULL, flags);
+    }
+    else {
+        /* A database that cannot be opened is an error, not an empty one. */
+        nss_context = NSS_InitContext(nss_db, "", "", SECMOD_DB, NULL, flags);
+    }
     if (nss_context == NULL) {
         nss_init_error = PR_GetError();
         return PR_FAILURE;
     }
+    tls_nss_tokens_start(nss_db[0] ? nss_db : NULL);
     return PR_SUCCESS;
 }
 
@@ -37,9 +51,38 @@ start_nss_once(tls_nss_state *st)
     status = PR_CallOnce(&nss_once, start_nss);
     Py_END_ALLOW_THREADS
     if (status != PR_SUCCESS || nss_context == NULL) {
-        tls_nss_raise(st, TLS_NSS_ERROR, nss_init_error,
-                      "initialising NSS");
+        if (nss_db[0] != '\0')
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, nss_init_error,
+                          "initialising NSS with the database %s (TLS_NSS_DB)", nss_db);
+        else
+            tls_nss_raise(st, TLS_NSS_ERROR, nss_init_error, "initialising NSS");
         return -1;
+    }
+    return 0;
+}
+
+/* p11-kit's proxy reaches every token registered with p11-kit (SoftHSM,
+ * OpenSC, TPM2), as on Fedora, where NSS loads it itself. Returns the
+ * library when it is loaded, Py_None when it is not installed. */
+static PyObject *
+load_p11_kit_proxy(tls_nss_state *st)
+{
+    if (access(TLS_NSS_P11_KIT_PROXY, R_OK) != 0)
+        Py_RETURN_NONE;
+    if (tls_nss_load_module(st, "p11-kit-proxy", TLS_NSS_P11_KIT_PROXY) < 0)
+        return NULL;
+    return PyUnicode_FromString(TLS_NSS_P11_KIT_PROXY);
+}
+
+static int
+load_modules(tls_nss_state *st, PyObject *modules)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(modules); i++) {
+        const char *name, *library;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(modules, i), "ss;a module is (name, library)",
+                              &name, &library) ||
+            tls_nss_load_module(st, name, library) < 0)
+            return -1;
     }
     return 0;
 }
@@ -60,13 +103,16 @@ tls_nss_ensure_nss(tls_nss_state *st)
 static PyObject *
 initialize(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"policy_config", "allow_entries", NULL};
+    static char *keywords[] = {"policy_config", "allow_entries", "nss_db", "read_write",
+                               "modules", "p11_kit_proxy", NULL};
     tls_nss_state *st = PyModule_GetState(module);
-    const char *config;
-    PyObject *entries;
+    const char *config, *db = NULL;
+    PyObject *entries, *modules = NULL, *proxy, *database, *outcome;
+    int read_write = 0, use_proxy = 1;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "zO!:initialize", keywords, &config,
-                                     &PyList_Type, &entries))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "zO!|$zpO!p:initialize", keywords, &config,
+                                     &PyList_Type, &entries, &db, &read_write,
+                                     &PyList_Type, &modules, &use_proxy))
         return NULL;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
         if (!PyUnicode_Check(PyList_GET_ITEM(entries, i))) {
@@ -74,9 +120,45 @@ initialize(PyObject *module, PyObject *args, PyObject *kwargs)
             return NULL;
         }
     }
+    if (nss_context == NULL && db != NULL) {
+        if (strlen(db) >= sizeof(nss_db)) {
+            PyErr_SetString(PyExc_ValueError, "nss_db is too long");
+            return NULL;
+        }
+        strcpy(nss_db, db);
+        nss_db_read_write = read_write ? PR_TRUE : PR_FALSE;
+    }
     if (start_nss_once(st) < 0)
         return NULL;
-    return tls_nss_apply_policy(st, config, entries);
+    outcome = tls_nss_apply_policy(st, config, entries);
+    if (outcome == NULL)
+        return NULL;
+    /* Modules come after the policy, which must settle before anything
+     * else touches NSS's algorithms; each loads once. */
+    proxy = use_proxy ? load_p11_kit_proxy(st) : Py_NewRef(Py_None);
+    database = nss_db[0] ? PyUnicode_FromString(nss_db) : Py_NewRef(Py_None);
+    if (proxy == NULL || database == NULL ||
+        (modules != NULL && load_modules(st, modules) < 0) ||
+        PyDict_SetItemString(outcome, "p11_kit_proxy", proxy) < 0 ||
+        PyDict_SetItemString(outcome, "nss_db", database) < 0)
+        Py_CLEAR(outcome);
+    Py_XDECREF(proxy);
+    Py_XDECREF(database);
+    return outcome;
+}
+
+static PyObject *
+is_initialized(PyObject *module, PyObject *unused)
+{
+    return PyBool_FromLong(nss_context != NULL);
+}
+
+static PyObject *
+list_tokens(PyObject *module, PyObject *unused)
+{
+    if (tls_nss_ensure_nss(PyModule_GetState(module)) < 0)
+        return NULL;
+    return tls_nss_list_tokens();
 }
 
 static PyObject *
@@ -120,9 +202,18 @@ system_trust(PyObject *module, PyObject *unused)
 
 static PyMethodDef module_methods[] = {
     {"initialize", (PyCFunction)(void (*)(void))initialize, METH_VARARGS | METH_KEYWORDS,
-     "initialize(policy_config, allow_entries)\n--\n\n"
-     "Start NSS and apply the crypto policy (None: none), once per process.\n"
-     "Returns {'applied_by': 'tls_nss'|'nss'|'nobody', 'ignored': [entries]}."},
+     "initialize(policy_config, allow_entries, *, nss_db=None, read_write=False,\n"
+     "           modules=[], p11_kit_proxy=True)\n--\n\n"
+     "Start NSS (with the NSS database nss_db, if given) and apply the crypto\n"
+     "policy (None: none), once per process; then load p11-kit's proxy and the\n"
+     "(name, library) PKCS#11 modules. Returns {'applied_by': 'tls_nss'|'nss'|\n"
+     "'nobody', 'ignored': [entries], 'p11_kit_proxy': library or None,\n"
+     "'nss_db': nss_db or None}."},
+    {"is_initialized", is_initialized, METH_NOARGS,
+     "is_initialized()\n--\n\nWhether NSS has been started in this process."},
+    {"tokens", list_tokens, METH_NOARGS,
+     "tokens()\n--\n\nThe present PKCS#11 tokens and the certificates they show "
+     "without a login."},
     {"policy_report", policy_report, METH_NOARGS,
      "policy_report()\n--\n\nThe effective policy: versions, suites, groups, schemes, key sizes."},
     {"nss_version", nss_version, METH_NOARGS,

@@ -5,6 +5,8 @@
  *   errors.c   turning NSS/NSPR failures into the package's exceptions
  *   certs.c    certificates and private keys from DER
  *   trust.c    trust anchors, system roots, certificate verification hooks
+ *   pins.c     PINs for PKCS#11 tokens: where they come from, logging in
+ *   tokens.c   PKCS#11 tokens: modules, and objects and anchors by id
  *   policy.c   the system crypto policy: applied once, reported, enforced
  *   context.c  a configuration turned into an NSS model socket
  *   connection.c  what sockets and buffers share: import, hooks, results
@@ -136,6 +138,68 @@ SECStatus tls_nss_client_auth_data_hook(void *arg, PRFileDesc *fd,
                                         CERTCertificate **cert_out,
                                         SECKEYPrivateKey **key_out);
 
+/* ---- pins.c ---- */
+
+/* PINs are at most this long. */
+#define MAX_PIN_LENGTH 1024
+
+/* Where PINs come from for the lookups of one context: the id's
+ * pin-value/pin-source, then the Python callback (asked only while the
+ * context is created). NSS keeps it as the keys' wincx, so it lives as
+ * long as the context. */
+typedef struct tls_nss_pin_source tls_nss_pin_source;
+
+tls_nss_pin_source *tls_nss_pin_source_new(PyObject *callback);
+/* Prepends `pins` to a context's list; the list is freed as a whole. */
+void tls_nss_pin_source_chain(tls_nss_pin_source **list, tls_nss_pin_source *pins);
+void tls_nss_pin_source_drop_callback(tls_nss_pin_source *pins);
+void tls_nss_pin_source_free(tls_nss_pin_source *list);
+/* The PIN an id carried (pin-value, pin-source), replacing an earlier one. */
+int tls_nss_pin_source_set_uri_pin(tls_nss_pin_source *pins, const char *pin,
+                                   const char *origin);
+void tls_nss_pin_source_forget_uri_pin(tls_nss_pin_source *pins);
+PRBool tls_nss_pin_source_can_answer(const tls_nss_pin_source *pins);
+/* Whether NSS asked for a PIN during the last token call. */
+PRBool tls_nss_pin_source_was_asked(const tls_nss_pin_source *pins);
+
+/* NSS's password function (PK11_SetPasswordFunc). */
+char *tls_nss_pin_for_token(PK11SlotInfo *slot, PRBool retry, void *arg);
+/* Around a token call that may need a PIN: releases and retakes the GIL,
+ * so that the callback can run on this thread from inside NSS. */
+void tls_nss_begin_token_call(tls_nss_pin_source *pins);
+void tls_nss_end_token_call(tls_nss_pin_source *pins);
+/* Logs in to `slot` if it needs it; -1 with a ConfigurationError that
+ * says why not (no PIN, wrong PIN, callback declined or raised). */
+int tls_nss_log_in(tls_nss_state *st, PK11SlotInfo *slot, tls_nss_pin_source *pins,
+                   const char *what);
+void tls_nss_raise_login_failure(tls_nss_state *st, tls_nss_pin_source *pins,
+                                 const char *token, PRErrorCode code, const char *what);
+
+/* ---- tokens.c ---- */
+
+/* Objects named by an NSS nickname or a pkcs11: URI; NULL with a
+ * ConfigurationError that says which case failed (unknown token, unknown
+ * object, several matches, PIN). */
+CERTCertificate *tls_nss_certificate_from_id(tls_nss_state *st, const char *id,
+                                             tls_nss_pin_source *pins, const char *what);
+SECKEYPrivateKey *tls_nss_private_key_from_id(tls_nss_state *st, const char *id,
+                                              tls_nss_pin_source *pins, const char *what);
+/* The key in a token that pairs with `cert` (same CKA_ID). */
+SECKEYPrivateKey *tls_nss_private_key_for_certificate(tls_nss_state *st,
+                                                      CERTCertificate *cert,
+                                                      tls_nss_pin_source *pins,
+                                                      const char *what);
+/* Anchors from "sql:/nssdb" (CAs trusted for the peer's role) or from the
+ * certificates of the tokens a pkcs11: URI names. */
+CERTCertList *tls_nss_anchors_from_id(tls_nss_state *st, const char *id,
+                                      PRBool for_server, tls_nss_pin_source *pins);
+
+/* At NSS start-up: installs the PIN function; `nss_db` is TLS_NSS_DB. */
+void tls_nss_tokens_start(const char *nss_db);
+/* 1 if loaded, 0 if already loaded, -1 with an exception set. */
+int tls_nss_load_module(tls_nss_state *st, const char *name, const char *library);
+PyObject *tls_nss_list_tokens(void);
+
 /* ---- policy.c ---- */
 
 /* Applies the crypto policy `config` (a crypto-policies config= string, or
@@ -180,6 +244,8 @@ typedef struct {
      * model is `model`, used when SNI names none of them. */
     tls_nss_name_group *groups;
     Py_ssize_t group_count;
+    /* PIN sources of the keys found in tokens; NSS keeps pointers to them. */
+    tls_nss_pin_source *pins;
 } tls_nss_context;
 
 extern PyType_Spec tls_nss_context_spec;

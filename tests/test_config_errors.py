@@ -165,12 +165,31 @@ def test_server_needs_a_certificate():
     assert "signing chain" in str(error)
 
 
-def test_from_id_is_reported_by_validate_config(pki):
+def test_from_id_passes_validate_config_and_fails_at_lookup():
+    """Ids are looked up when the context is made: an unknown token fails
+    then, naming the case."""
     config = tls.TLSClientConfiguration(trust_store=tls.TrustStore.from_id(b"pkcs11:token=x"))
-    with pytest.raises(tls.ConfigurationError):
-        tls.NSS_IMPLEMENTATION.validate_config(config)
-    with pytest.raises(tls.ConfigurationError):
+    tls.NSS_IMPLEMENTATION.validate_config(config)
+    with pytest.raises(tls.ConfigurationError, match="unknown token"):
         CLIENT(config)
+
+
+@pytest.mark.parametrize("bad_id, reason", [
+    (b"\xff\xfe", "not UTF-8"),
+    (b"", "empty"),
+    (b"/etc/pki/nssdb", "sql:/path/to/nssdb"),
+])
+def test_validate_config_refuses_malformed_trust_store_ids(bad_id, reason):
+    config = tls.TLSClientConfiguration(trust_store=tls.TrustStore.from_id(bad_id))
+    with pytest.raises(tls.ConfigurationError, match=reason):
+        tls.NSS_IMPLEMENTATION.validate_config(config)
+
+
+def test_a_file_certificate_without_a_key_is_refused(pki):
+    chain = tls.SigningChain(leaf=(tls.Certificate.from_file(pki.path("rsa.pem")), None))
+    config = tls.TLSServerConfiguration(certificate_chain=[chain])
+    with pytest.raises(tls.ConfigurationError, match="no private key"):
+        tls.NSS_IMPLEMENTATION.validate_config(config)
 
 
 def test_client_needs_a_host_name_to_verify(client_context):

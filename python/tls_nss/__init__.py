@@ -40,6 +40,7 @@ from ._errors import (
 )
 from ._nss import NSSTLSBuffer, NSSTLSSocket, nss_version
 from ._context import NSS_IMPLEMENTATION, NSSClientContext, NSSServerContext, validate_config
+from .tokens import add_pkcs11_module, set_pin_callback
 
 __version__ = "0.1.0"
 
@@ -73,6 +74,8 @@ __all__ = [
     "NSSTLSBuffer",
     "validate_config",
     "nss_version",
+    "set_pin_callback",
+    "add_pkcs11_module",
     "NSSError",
     "NSSConfigurationError",
     "NSSWantReadError",

@@ -107,9 +107,14 @@ class Authority:
         return Authority(name, parent=self)
 
     def issue(self, *names: str, key_kind: str = "ec256", client: bool = False,
-              expired: bool = False) -> Issued:
-        """A leaf for DNS names and IP addresses ``names``."""
-        key = new_key(key_kind)
+              expired: bool = False, public_key: object = None) -> Issued:
+        """A leaf for DNS names and IP addresses ``names``.
+
+        With ``public_key`` (say, of a key kept in a token) the leaf is
+        issued for it and the result holds no private key.
+        """
+        key = new_key(key_kind) if public_key is None else None
+        subject_key = public_key if public_key is not None else key.public_key()
         sans: list[x509.GeneralName] = []
         for name in names:
             try:
@@ -126,7 +131,7 @@ class Authority:
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())
+            .public_key(subject_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(valid[0])
             .not_valid_after(valid[1])

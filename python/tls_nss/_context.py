@@ -11,7 +11,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from . import _nss, _pem
+from . import _nss, _pem, tokens
 from .policy import VERSION_NAMES, EffectivePolicy, effective_policy
 from ._api import (
     CipherSuite,
@@ -103,41 +103,48 @@ def _alpn_wire(protocols: Sequence[Any] | None) -> bytes:
     return bytes(wire)
 
 
-def _signing_chain(chain: Any) -> tuple[bytes, str, bytes, str | None, str, list[bytes]]:
+def _signing_chain(chain: Any) -> tuple[Any, Any, list[Any]]:
+    """A signing chain as _nss.Context takes it: (leaf, key, intermediates).
+
+    A key of None is the key that pairs with the leaf in the leaf's token.
+    """
     try:
         certificate, key = chain.leaf
     except (AttributeError, TypeError, ValueError):
         raise TypeError(
             f"a signing chain needs a leaf (Certificate, PrivateKey), not {chain!r}"
         ) from None
-    leaf = _pem.certificate_der(certificate)
-    if key is None:
+    leaf = _pem.certificate_spec(certificate)
+    if key is None and leaf[0] != "id":
         raise configuration_error(
-            f"loading {leaf.description}",
-            "no private key given; a key paired inside a token is not supported",
+            f"loading {leaf[2]}",
+            "no private key given; a key is found by pairing only for a certificate "
+            "in a token (Certificate.from_id)",
         )
-    private_key = _pem.private_key_der(key)
+    key_spec = None if key is None else _pem.private_key_spec(key)
     intermediates = [
-        _pem.certificate_der(cert, "chain certificate").data for cert in (chain.chain or ())
+        _pem.certificate_spec(cert, "chain certificate") for cert in (chain.chain or ())
     ]
-    return (
-        leaf.data,
-        leaf.description,
-        private_key.der,
-        private_key.pem_label,
-        private_key.description,
-        intermediates,
-    )
+    return (leaf, key_spec, intermediates)
 
 
 def _check_source(obj: Any, what: str) -> None:
     buffer, path, id_ = _pem.source_of(obj)
     if id_ is not None:
-        raise configuration_error(
-            f"checking the {what}", f"{type(obj).__name__}.from_id is not supported"
-        )
+        _pem.id_text(obj, what)
+        if what == "trust store":
+            _check_trust_store_id(_pem.id_text(obj, what) or "")
+        return
     if what != "trust store" and buffer is None and path is None:
         raise configuration_error(f"checking the {what}", "it names no buffer or file")
+
+
+def _check_trust_store_id(text: str) -> None:
+    if not (text.startswith("sql:") or text.lower().startswith("pkcs11:")):
+        raise configuration_error(
+            f"checking the trust store id {text!r}",
+            "expected sql:/path/to/nssdb (an NSS database) or a pkcs11: URI",
+        )
 
 
 def _check_policy(config: Any, policy: EffectivePolicy) -> None:
@@ -193,6 +200,12 @@ def validate_config(config: TLSClientConfiguration | TLSServerConfiguration) -> 
         _check_source(certificate, "certificate")
         if key is not None:
             _check_source(key, "private key")
+        elif _pem.source_of(certificate)[2] is None:
+            raise configuration_error(
+                "checking the signing chain",
+                "no private key given; a key is found by pairing only for a "
+                "certificate in a token (Certificate.from_id)",
+            )
         for cert in chain.chain or ():
             _check_source(cert, "chain certificate")
     if config.trust_store is not None:
@@ -225,9 +238,11 @@ def _build_core(config: Any, *, server: bool, verify: bool, check_hostname: bool
         chain = config.certificate_chain
         signing_chains = [_signing_chain(chain)] if chain is not None else []
 
-    anchors = None
+    anchors = trust_id = None
     if verify and trust_store is not None and _names_a_source(trust_store):
-        anchors = _pem.trust_anchor_ders(trust_store)
+        trust_id = _pem.id_text(trust_store, "trust store")
+        if trust_id is None:
+            anchors = _pem.trust_anchor_ders(trust_store)
 
     return _nss.Context(
         server=server,
@@ -240,6 +255,8 @@ def _build_core(config: Any, *, server: bool, verify: bool, check_hostname: bool
         verify=verify,
         check_hostname=check_hostname and not server,
         policy=policy.describe(),
+        trust_id=trust_id,
+        pin_callback=tokens.pin_callback(),
     )
 
 

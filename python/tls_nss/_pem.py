@@ -109,6 +109,46 @@ def private_key_der(key: Any) -> KeyDER:
     raise configuration_error(f"reading {source.description}", "it holds no PEM PRIVATE KEY block")
 
 
+def id_text(obj: Any, what: str) -> str | None:
+    """The id a from_id object holds, as text (NSS takes UTF-8), else None."""
+    _, _, id_ = source_of(obj)
+    if id_ is None:
+        return None
+    if not isinstance(id_, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a {what} id must be bytes, not {type(id_).__name__}")
+    try:
+        text = bytes(id_).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise configuration_error(f"reading the {what} id", f"it is not UTF-8 ({e})") from None
+    if not text or "\0" in text:
+        raise configuration_error(
+            f"reading the {what} id {text!r}", "it is empty or holds a NUL character"
+        )
+    return text
+
+
+# What _nss.Context takes for each certificate and key: ("der", DER,
+# description) or ("id", id, description); keys also carry their PEM label.
+CertificateSpec = tuple[str, Any, str]
+KeySpec = tuple[str, Any, "str | None", str]
+
+
+def certificate_spec(cert: Any, what: str = "certificate") -> CertificateSpec:
+    token_id = id_text(cert, what)
+    if token_id is not None:
+        return ("id", token_id, what)
+    source = certificate_der(cert, what)
+    return ("der", source.data, source.description)
+
+
+def private_key_spec(key: Any) -> KeySpec:
+    token_id = id_text(key, "private key")
+    if token_id is not None:
+        return ("id", token_id, None, "private key")
+    der = private_key_der(key)
+    return ("der", der.der, der.pem_label, der.description)
+
+
 def trust_anchor_ders(store: Any) -> list[bytes]:
     """The certificates of a trust store given by buffer or path."""
     source = read(store, "trust store")

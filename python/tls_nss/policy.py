@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-from . import _nss
+from . import _nss, tokens
 from ._api import CipherSuite
 from ._errors import NSSConfigurationError, NSSError, configuration_error, make
 
@@ -209,11 +209,12 @@ def effective_policy() -> EffectivePolicy:
                 stacklevel=3,
             )
         try:
-            outcome = _nss.initialize(config, allow)
+            outcome = _nss.initialize(config, allow, **tokens.startup_options())
         except NSSError as e:
-            operation = f"applying the crypto policy from {path}"
+            operation = f"starting NSS under the crypto policy from {path}"
             raise make(NSSConfigurationError, f"{operation}: {e}", operation=operation,
                        code=e.nss_code, name=e.nss_name, text=e.nss_text) from e
+        tokens._startup = {key: outcome[key] for key in ("p11_kit_proxy", "nss_db")}
         if outcome["applied_by"] == "nss":
             source, name = "nss-builtin", _system_policy_name()
         report = _nss.policy_report()

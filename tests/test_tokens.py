@@ -1,0 +1,279 @@
+"""Certificates, keys and trust stores from PKCS#11 tokens: a SoftHSM2 token
+reached through p11-kit's proxy, and NSS databases made with certutil.
+
+Each scenario runs in its own process (token_child.py): SoftHSM must see
+the token when NSS starts there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import softhsm
+from softhsm import PIN, TOKEN, SoftToken
+
+HERE = Path(__file__).parent
+MISSING = softhsm.missing_tools()
+pytestmark = pytest.mark.skipif(
+    bool(MISSING), reason=f"PKCS#11 token tests need {', '.join(MISSING)}"
+)
+
+# Objects in the test token: label -> CKA_ID.
+SERVER_EC, SERVER_RSA, CLIENT, ORPHAN, CA = "01", "02", "03", "04", "10"
+
+
+@pytest.fixture(scope="module")
+def token(pki, tmp_path_factory) -> SoftToken:
+    """The test token: server keys made inside it (EC and RSA), a client
+    key, a certificate whose key is elsewhere, two certificates with one
+    label, and the test CA."""
+    hsm = SoftToken(tmp_path_factory.mktemp("softhsm"))
+    ec = hsm.generate_key("server", SERVER_EC)
+    hsm.add_certificate(pki.ca.issue("localhost", "127.0.0.1", public_key=ec).cert_der,
+                        "server", SERVER_EC)
+    rsa = hsm.generate_key("rsa-server", SERVER_RSA, "rsa:2048")
+    hsm.add_certificate(pki.ca.issue("localhost", public_key=rsa).cert_der,
+                        "rsa-server", SERVER_RSA)
+    client = hsm.generate_key("client", CLIENT)
+    hsm.add_certificate(pki.ca.issue(client=True, public_key=client).cert_der,
+                        "client", CLIENT)
+    hsm.add_certificate(pki.issued["ec"].cert_der, "orphan", ORPHAN)
+    hsm.add_certificate(pki.issued["rsa"].cert_der, "twin", "05")
+    hsm.add_certificate(pki.issued["ec384"].cert_der, "twin", "06")
+    hsm.add_certificate(pki.ca.certificate.public_bytes(_DER), "ca", CA)
+    return hsm
+
+
+from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
+
+_DER = Encoding.DER
+
+
+def run(token: SoftToken, scenario: str, env: dict[str, str] | None = None,
+        **params: Any) -> dict[str, Any]:
+    environment = {**os.environ, **token.env, **(env or {})}
+    done = subprocess.run(
+        [sys.executable, str(HERE / "token_child.py"), scenario, json.dumps(params)],
+        capture_output=True, text=True, env=environment, timeout=120, cwd=HERE,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def uri(**attributes: str) -> str:
+    path = ";".join(f"{k}={v}" for k, v in attributes.items() if not k.startswith("q_"))
+    query = "&".join(f"{k[2:].replace('_', '-')}={v}" for k, v in attributes.items()
+                     if k.startswith("q_"))
+    return f"pkcs11:{path}" + (f"?{query}" if query else "")
+
+
+def chain(leaf: Any, key: Any = None) -> dict[str, Any]:
+    return {"leaf": leaf, "key": key}
+
+
+# ---- the key stays in the token ----
+
+
+def test_the_server_keys_are_sensitive_and_never_extractable(token):
+    for cka_id in (SERVER_EC, SERVER_RSA):
+        attributes = token.private_key_attributes(cka_id)
+        assert "sensitive" in attributes and "never extractable" in attributes
+
+
+def test_server_key_in_token_by_nickname_serves_openssl_gnutls_and_ours(token, pki):
+    """The leaf is (Certificate.from_id(nickname), None): the key is the one
+    paired with it in the token, and signs inside it."""
+    result = run(token, "serve", pki=str(pki.root), peers=["openssl", "gnutls", "ours"],
+                 chains=[chain({"id": f"{TOKEN}:server"})], pin_answers=[PIN])
+    for peer, outcome in result["peers"].items():
+        assert outcome["returncode"] == 0, (peer, outcome)
+        assert outcome["server_errors"] == [], (peer, outcome)
+        assert outcome["server_data"] == "from the token's server\n", peer
+        assert "from the token's server" in outcome["stdout"], peer
+    assert result["pin_calls"] == [[TOKEN, False]]
+
+
+def test_server_key_in_token_by_uri_with_pin_value(token, pki):
+    cert = uri(token=TOKEN, object="server", type="cert")
+    key = uri(token=TOKEN, object="server", type="private", q_pin_value=PIN)
+    result = run(token, "serve", pki=str(pki.root), peers=["openssl", "ours"],
+                 chains=[chain({"id": cert}, {"id": key})])
+    for peer, outcome in result["peers"].items():
+        assert outcome["returncode"] == 0, (peer, outcome)
+        assert outcome["server_data"] == "from the token's server\n", peer
+
+
+def test_rsa_server_key_by_id_attribute_with_pin_source(token, pki, tmp_path):
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(PIN + "\n")
+    cert = uri(token=TOKEN, id="%02", type="cert", q_pin_source=f"file:{pin_file}")
+    result = run(token, "serve", pki=str(pki.root), peers=["openssl"],
+                 chains=[chain({"id": cert})])
+    outcome = result["peers"]["openssl"]
+    assert outcome["returncode"] == 0, outcome
+    assert "Signature type: RSA-PSS" in outcome["stderr"], outcome["stderr"]
+
+
+def test_rsa_and_ec_chains_from_the_token_together(token, pki):
+    result = run(token, "serve", pki=str(pki.root), peers=["openssl", "gnutls"],
+                 chains=[chain({"id": f"{TOKEN}:rsa-server"}), chain({"id": f"{TOKEN}:server"})],
+                 pin_answers=[PIN])
+    for peer, outcome in result["peers"].items():
+        assert outcome["returncode"] == 0, (peer, outcome)
+
+
+# ---- PINs ----
+
+
+def _context(token: SoftToken, leaf: str, key: Any = None, **params: Any) -> dict[str, Any]:
+    return run(token, "context", chains=[chain({"id": leaf}, key)], **params)
+
+
+def test_pin_from_the_callback_is_asked_once(token):
+    result = _context(token, f"{TOKEN}:server", pin_answers=[PIN])
+    assert result["ok"], result
+    assert result["pin_calls"] == [[TOKEN, False]]
+
+
+def test_pin_in_the_uri_wins_over_the_callback(token):
+    result = _context(token, uri(token=TOKEN, object="server", q_pin_value=PIN),
+                      pin_answers=["raise"])
+    assert result["ok"], result
+    assert result["pin_calls"] == []
+
+
+def test_missing_pin_is_a_configuration_error_naming_the_token(token):
+    result = _context(token, f"{TOKEN}:server")
+    assert result["is_configuration_error"], result
+    assert TOKEN in result["message"] and "needs a PIN" in result["message"]
+    assert result["nss_name"] == "SEC_ERROR_TOKEN_NOT_LOGGED_IN"
+
+
+def test_wrong_pin_in_the_uri_is_not_retried(token):
+    result = _context(token, uri(token=TOKEN, object="server", q_pin_value="0000"),
+                      pin_answers=[PIN])
+    assert result["is_configuration_error"], result
+    assert "pin-value is wrong" in result["message"]
+    assert "0000" not in result["message"]  # a PIN never reaches a message
+    assert result["nss_name"] == "SEC_ERROR_BAD_PASSWORD"
+    assert result["pin_calls"] == []
+
+
+def test_wrong_pin_from_the_callback_gets_one_retry(token):
+    result = _context(token, f"{TOKEN}:server", pin_answers=["0000", PIN])
+    assert result["ok"], result
+    assert result["pin_calls"] == [[TOKEN, False], [TOKEN, True]]
+
+
+def test_wrong_pin_twice_stops_without_looping(token):
+    result = _context(token, f"{TOKEN}:server", pin_answers=["0000", "0000", PIN])
+    assert result["is_configuration_error"], result
+    assert "wrong" in result["message"] and TOKEN in result["message"]
+    assert result["pin_calls"] == [[TOKEN, False], [TOKEN, True]]
+
+
+def test_a_callback_that_declines(token):
+    result = _context(token, f"{TOKEN}:server", pin_answers=[None])
+    assert result["is_configuration_error"], result
+    assert "gave no PIN" in result["message"]
+
+
+def test_an_exception_in_the_callback_propagates(token):
+    result = _context(token, f"{TOKEN}:server", pin_answers=["raise"])
+    assert result["type"] == "RuntimeError", result
+    assert "the PIN callback failed" in result["message"]
+
+
+# ---- errors that name their case ----
+
+
+@pytest.mark.parametrize("leaf, key, expected", [
+    ("nosuch:server", None, "unknown token"),
+    (uri(token="nosuch", object="server"), None, "unknown token"),
+    (uri(token=TOKEN, object="nosuch", q_pin_value=PIN), None, "unknown object"),
+    (f"{TOKEN}:nosuch", None, "unknown object"),
+    (uri(token=TOKEN, object="twin", q_pin_value=PIN), None, "matches several certificates"),
+    (uri(token=TOKEN, object="orphan", q_pin_value=PIN), None,
+     "certificate without a matching key"),
+    (uri(token=TOKEN, objetc="server"), None, 'unknown PKCS#11 URI attribute "objetc"'),
+    (uri(token=TOKEN, object="server", q_pin_value=PIN),
+     {"id": uri(token=TOKEN, object="server", type="cert", q_pin_value=PIN)},
+     "names no private object"),
+    (uri(token=TOKEN, object="server", q_pin_value=PIN),
+     {"id": uri(token=TOKEN, object="nosuch", q_pin_value=PIN)}, "no matching private key"),
+    (uri(token=TOKEN, object="server", q_pin_value=PIN),
+     {"id": uri(token=TOKEN, object="rsa-server", q_pin_value=PIN)},
+     "the private key is RSA but the certificate's key is EC"),
+])
+def test_lookup_errors_say_which_case(token, leaf, key, expected):
+    result = _context(token, leaf, key)
+    assert result["is_configuration_error"], result
+    assert expected in result["message"], result["message"]
+
+
+# ---- client certificates ----
+
+
+def test_client_certificate_and_key_from_the_token(token, pki):
+    result = run(token, "client", pki=str(pki.root),
+                 chains=[chain({"id": uri(token=TOKEN, object="client", type="cert",
+                                          q_pin_value=PIN)})])
+    assert result["echoed"] == "client from the token"[::-1] + "\n"  # s_server -rev
+    assert "tls_nss test client" in result["server_output"], result["server_output"]
+
+
+# ---- trust stores ----
+
+
+def test_trust_store_from_an_nss_database(token, pki, tmp_path):
+    database = softhsm.nss_database(tmp_path / "db", pki.path("ca.pem"), "C,,")
+    result = run(token, "trust", pki=str(pki.root), trust={"id": database})
+    assert result["ok"], result
+
+
+def test_nss_database_without_trusted_cas_is_refused(token, pki, tmp_path):
+    database = softhsm.nss_database(tmp_path / "db", pki.path("ca.pem"), ",,")
+    result = run(token, "trust", pki=str(pki.root), trust={"id": database})
+    assert result["is_configuration_error"], result
+    assert "trusted for TLS servers" in result["message"]
+
+
+def test_nss_database_trust_is_only_that_contexts(token, pki, tmp_path):
+    """Opening a database for one context lends its trust to no other: a
+    context with another CA still refuses the server."""
+    database = softhsm.nss_database(tmp_path / "db", pki.path("ca.pem"), "C,,")
+    assert run(token, "trust", pki=str(pki.root), trust={"id": database})["ok"]
+    result = run(token, "trust", pki=str(pki.root),
+                 trust={"file": str(pki.path("other-ca.pem"))})
+    assert result["type"] == "CertificateVerificationError", result
+
+
+def test_trust_store_from_a_token_uri(token, pki):
+    result = run(token, "trust", pki=str(pki.root),
+                 trust={"id": uri(token=TOKEN, object="ca", type="cert")})
+    assert result["ok"], result
+
+
+def test_trust_store_from_a_token_with_other_anchors_refuses(token, pki):
+    result = run(token, "trust", pki=str(pki.root), server_cert="other",
+                 trust={"id": uri(token=TOKEN, object="ca", type="cert")})
+    assert result["type"] == "CertificateVerificationError", result
+
+
+def test_tls_nss_db_is_the_database_of_nicknames(token, pki, tmp_path):
+    """With TLS_NSS_DB, a plain nickname names a certificate in that
+    database, and the database can be a trust store."""
+    database = softhsm.nss_database(tmp_path / "db", pki.path("ca.pem"), "C,,")
+    result = run(token, "trust", env={"TLS_NSS_DB": database}, pki=str(pki.root),
+                 trust={"id": database})
+    assert result["ok"], result
+    result = run(token, "context", env={"TLS_NSS_DB": database}, role="client",
+                 chains=[chain({"id": "test-ca"})], trust=None)
+    assert "certificate without a matching key" in result["message"], result

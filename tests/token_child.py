@@ -1,0 +1,187 @@
+"""Runs one PKCS#11 token scenario in a fresh process and prints JSON.
+
+A SoftHSM token must exist before NSS starts in the process that uses it,
+and SOFTHSM2_CONF is read then, so each scenario gets its own process. The
+token comes from the environment; the scenario is the first argument, its
+parameters a JSON object in the second:
+
+    context   make a context; report the error, or the PIN callback's calls
+    serve     serve each peer in turn ("openssl", "gnutls", "ours") from a
+              context whose certificates come from the token
+    client    our client, certificate from the token, against
+              `openssl s_server -Verify 1`
+    trust     our client with a trust store from an id, against openssl
+
+Certificates, keys and trust stores are given as {"id": ...} (from_id),
+{"file": ...} (from_file) or null.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import tls_nss as tls
+from peers import ThreadedServer, echo_once, need, openssl_server, run_client
+
+
+class Files:
+    """What the peers helpers need of the test PKI: its file names."""
+
+    def __init__(self, root: str) -> None:
+        from pathlib import Path
+
+        self.root = Path(root)
+
+    def path(self, name: str):
+        return self.root / name
+
+
+def _error(e: BaseException) -> dict[str, Any]:
+    return {"ok": False, "type": type(e).__name__, "message": str(e),
+            "nss_name": getattr(e, "nss_name", None),
+            "is_configuration_error": isinstance(e, tls.ConfigurationError)}
+
+
+def _object(kind: type, spec: dict[str, str] | None) -> Any:
+    if spec is None:
+        return None
+    if "id" in spec:
+        return kind.from_id(spec["id"].encode())
+    return kind.from_file(spec["file"])
+
+
+class PinCallback:
+    """Answers in turn from ``answers`` ("raise" raises), then None."""
+
+    def __init__(self, answers: list[str | None]) -> None:
+        self.answers = list(answers)
+        self.calls: list[list[Any]] = []
+
+    def __call__(self, token: str, retry: bool) -> str | None:
+        self.calls.append([token, retry])
+        answer = self.answers.pop(0) if self.answers else None
+        if answer == "raise":
+            raise RuntimeError("the PIN callback failed")
+        return answer
+
+
+def _install_pin_callback(params: dict[str, Any]) -> PinCallback | None:
+    if "pin_answers" not in params:
+        return None
+    callback = PinCallback(params["pin_answers"])
+    tls.set_pin_callback(callback)
+    return callback
+
+
+def _chains(params: dict[str, Any]) -> list[tls.SigningChain]:
+    return [
+        tls.SigningChain(
+            leaf=(_object(tls.Certificate, chain["leaf"]), _object(tls.PrivateKey, chain["key"])),
+            chain=[_object(tls.Certificate, c) for c in chain.get("chain", [])] or None,
+        )
+        for chain in params["chains"]
+    ]
+
+
+def _server_context(params: dict[str, Any]) -> tls.NSSServerContext:
+    return tls.NSS_IMPLEMENTATION.server_context(
+        tls.TLSServerConfiguration(certificate_chain=_chains(params))
+    )
+
+
+def context(params: dict[str, Any]) -> dict[str, Any]:
+    callback = _install_pin_callback(params)
+    try:
+        if params.get("role") == "client":
+            tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(
+                certificate_chain=_chains(params)[0],
+                trust_store=_object(tls.TrustStore, params.get("trust")),
+            ))
+        else:
+            _server_context(params)
+        result: dict[str, Any] = {"ok": True}
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        result = _error(e)
+    result["pin_calls"] = callback.calls if callback else []
+    return result
+
+
+def _peer_client(peer: str, port: int, pki: Files) -> dict[str, Any]:
+    ca = str(pki.path("ca.pem"))
+    if peer == "openssl":
+        argv = [need("openssl"), "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+                "localhost", "-CAfile", ca, "-verify_return_error", "-brief", "-ign_eof"]
+    elif peer == "gnutls":
+        argv = [need("gnutls-cli"), "--port", str(port), "--x509cafile", ca, "localhost"]
+    else:
+        client = tls.NSS_IMPLEMENTATION.client_context(
+            tls.TLSClientConfiguration(trust_store=tls.TrustStore.from_file(ca)))
+        with client.connect(("localhost", port)) as sock:
+            sock.sendall(b"from the token's server\n")
+            return {"returncode": 0, "stdout": sock.recv(100).decode(),
+                    "version": sock.negotiated_tls_version.value}
+    done = run_client(argv, data=b"from the token's server\n")
+    return {"returncode": done.returncode, "stdout": done.stdout.decode(),
+            "stderr": done.stderr.decode()[-2000:]}
+
+
+def serve(params: dict[str, Any]) -> dict[str, Any]:
+    callback = _install_pin_callback(params)
+    pki = Files(params["pki"])
+    ctx = _server_context(params)
+    results: dict[str, Any] = {"ok": True, "peers": {},
+                               "pin_calls": callback.calls if callback else []}
+    for peer in params["peers"]:
+        server = ThreadedServer(ctx, echo_once)
+        outcome = _peer_client(peer, server.port, pki)
+        server.join()
+        outcome["server_errors"] = [repr(e) for e in server.errors]
+        outcome["server_data"] = (
+            server.results[0]["data"].decode() if server.results else None
+        )
+        results["peers"][peer] = outcome
+    return results
+
+
+def client(params: dict[str, Any]) -> dict[str, Any]:
+    _install_pin_callback(params)
+    pki = Files(params["pki"])
+    ctx = tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(
+        certificate_chain=_chains(params)[0], trust_store=tls.TrustStore.from_file(pki.path("ca.pem")),
+    ))
+    server = openssl_server(pki, "rsa", args=["-Verify", "1", "-verify_return_error",
+                                              "-CAfile", str(pki.path("ca.pem"))])
+    try:
+        with ctx.connect(("localhost", server.port)) as sock:
+            sock.sendall(b"client from the token\n")
+            echoed = sock.recv(100).decode()
+    finally:
+        output = server.output()
+    return {"ok": True, "echoed": echoed, "server_output": output}
+
+
+def trust(params: dict[str, Any]) -> dict[str, Any]:
+    pki = Files(params["pki"])
+    try:
+        ctx = tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(
+            trust_store=_object(tls.TrustStore, params["trust"])))
+    except Exception as e:  # noqa: BLE001
+        return _error(e)
+    server = openssl_server(pki, params.get("server_cert", "rsa"))
+    try:
+        with ctx.connect(("localhost", server.port)) as sock:
+            sock.sendall(b"trusted\n")
+            return {"ok": True, "echoed": sock.recv(100).decode()}
+    except Exception as e:  # noqa: BLE001
+        return _error(e)
+    finally:
+        server.stop()
+
+
+SCENARIOS = {"context": context, "serve": serve, "client": client, "trust": trust}
+
+if __name__ == "__main__":
+    scenario, raw = sys.argv[1], sys.argv[2]
+    print(json.dumps(SCENARIOS[scenario](json.loads(raw))))
