@@ -30,13 +30,15 @@ if command -v apt-get >/dev/null 2>&1; then
         build-essential autoconf automake libtool pkg-config \
         libnss3-dev libnspr4-dev libp11-kit-dev p11-kit-modules ca-certificates \
         python3 python3-dev python3-pytest python3-cryptography \
-        openssl gnutls-bin libnss3-tools >/dev/null
+        openssl gnutls-bin libnss3-tools \
+        p11-kit softhsm2 opensc >/dev/null
 elif command -v dnf >/dev/null 2>&1; then
     as_root dnf install -y -q \
         gcc make autoconf automake libtool pkgconf-pkg-config \
         nss-devel nspr-devel p11-kit-devel p11-kit-trust ca-certificates \
         python3 python3-devel python3-pytest python3-cryptography \
-        openssl gnutls-utils nss-tools
+        openssl gnutls-utils nss-tools \
+        p11-kit softhsm opensc
 else
     echo "$0: neither apt-get nor dnf found; install the packages listed in README.md by hand" >&2
     exit 1

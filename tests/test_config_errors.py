@@ -185,6 +185,25 @@ def test_validate_config_refuses_malformed_trust_store_ids(bad_id, reason):
         tls.NSS_IMPLEMENTATION.validate_config(config)
 
 
+def test_pkcs11_modules_must_be_added_before_nss_starts(tmp_path):
+    from tls_nss.policy import effective_policy
+
+    effective_policy()  # starts NSS, if no test did yet
+    library = tmp_path / "libmodule.so"
+    library.write_bytes(b"")
+    with pytest.raises(tls.ConfigurationError, match="already started"):
+        tls.add_pkcs11_module(library)
+    with pytest.raises(tls.ConfigurationError, match="no such file"):
+        tls.add_pkcs11_module(tmp_path / "missing.so")
+    with pytest.raises(tls.ConfigurationError, match="absolute path"):
+        tls.add_pkcs11_module("libsofthsm2.so")
+
+
+def test_set_pin_callback_needs_a_callable():
+    with pytest.raises(TypeError):
+        tls.set_pin_callback("1234")
+
+
 def test_a_file_certificate_without_a_key_is_refused(pki):
     chain = tls.SigningChain(leaf=(tls.Certificate.from_file(pki.path("rsa.pem")), None))
     config = tls.TLSServerConfiguration(certificate_chain=[chain])

@@ -132,8 +132,9 @@ def test_rsa_and_ec_chains_from_the_token_together(token, pki):
 # ---- PINs ----
 
 
-def _context(token: SoftToken, leaf: str, key: Any = None, **params: Any) -> dict[str, Any]:
-    return run(token, "context", chains=[chain({"id": leaf}, key)], **params)
+def _context(token: SoftToken, leaf: str, key: Any = None, env: dict[str, str] | None = None,
+             **params: Any) -> dict[str, Any]:
+    return run(token, "context", env=env, chains=[chain({"id": leaf}, key)], **params)
 
 
 def test_pin_from_the_callback_is_asked_once(token):
@@ -189,6 +190,21 @@ def test_an_exception_in_the_callback_propagates(token):
     result = _context(token, f"{TOKEN}:server", pin_answers=["raise"])
     assert result["type"] == "RuntimeError", result
     assert "the PIN callback failed" in result["message"]
+
+
+# ---- how tokens are reached ----
+
+
+def test_without_p11_kit_proxy_the_token_is_not_reached(token):
+    result = _context(token, f"{TOKEN}:server", env={"TLS_NSS_P11_KIT_PROXY": "0"},
+                      pin_answers=[PIN])
+    assert "unknown token" in result["message"], result
+
+
+def test_a_module_added_before_nss_starts(token):
+    result = _context(token, f"{TOKEN}:server", env={"TLS_NSS_P11_KIT_PROXY": "0"},
+                      modules=[token.module], pin_answers=[PIN])
+    assert result["ok"], result
 
 
 # ---- errors that name their case ----

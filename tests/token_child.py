@@ -5,7 +5,8 @@ and SOFTHSM2_CONF is read then, so each scenario gets its own process. The
 token comes from the environment; the scenario is the first argument, its
 parameters a JSON object in the second:
 
-    context   make a context; report the error, or the PIN callback's calls
+    context   make a context (after adding "modules"); report the error, or
+              the PIN callback's calls
     serve     serve each peer in turn ("openssl", "gnutls", "ours") from a
               context whose certificates come from the token
     client    our client, certificate from the token, against
@@ -94,6 +95,8 @@ def _server_context(params: dict[str, Any]) -> tls.NSSServerContext:
 def context(params: dict[str, Any]) -> dict[str, Any]:
     callback = _install_pin_callback(params)
     try:
+        for module in params.get("modules", []):
+            tls.add_pkcs11_module(module)
         if params.get("role") == "client":
             tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(
                 certificate_chain=_chains(params)[0],
