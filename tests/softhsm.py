@@ -11,36 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sysconfig
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from tls_nss._demo import softhsm_module
+
 TOKEN = "tls-nss-test"
 PIN = "1234"
 SO_PIN = "12345678"
-
-
-def softhsm_module() -> str | None:
-    """libsofthsm2.so: where p11-kit's registration says, else where
-    Fedora (/usr/lib64/pkcs11) or Debian (/usr/lib/softhsm, multiarch) put it."""
-    registration = Path("/usr/share/p11-kit/modules/softhsm2.module")
-    if registration.exists():
-        for line in registration.read_text().splitlines():
-            if line.startswith("module:"):
-                path = line.split(":", 1)[1].strip()
-                if os.path.isabs(path) and os.path.exists(path):
-                    return path
-    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    for candidate in (
-        "/usr/lib64/pkcs11/libsofthsm2.so",
-        "/usr/lib64/softhsm/libsofthsm2.so",
-        f"/usr/lib/{multiarch}/softhsm/libsofthsm2.so",
-        "/usr/lib/softhsm/libsofthsm2.so",
-    ):
-        if os.path.exists(candidate):
-            return candidate
-    return None
 
 
 def missing_tools() -> list[str]:

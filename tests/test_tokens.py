@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -293,3 +294,47 @@ def test_tls_nss_db_is_the_database_of_nicknames(token, pki, tmp_path):
     result = run(token, "context", env={"TLS_NSS_DB": database}, role="client",
                  chains=[chain({"id": "test-ca"})], trust=None)
     assert "certificate without a matching key" in result["message"], result
+
+
+# ---- the demo ----
+
+
+def _demo(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tls_nss", "demo"], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=120)
+
+
+def _demo_directories() -> set[str]:
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("tls-nss-demo-*")}
+
+
+def test_demo_serves_from_a_throwaway_softhsm_token():
+    before = _demo_directories()
+    done = _demo({})
+    assert done.returncode == 0, done.stderr
+    assert 'in SoftHSM2 token "tls-nss-demo"' in done.stdout, done.stdout
+    assert "b'hello from the NSS server'" in done.stdout
+    assert _demo_directories() == before  # cleaned up
+
+
+def test_demo_uses_an_nss_database_without_softhsm(tmp_path):
+    """Where softhsm2 is missing (here: not on PATH), an NSS database."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "certutil").symlink_to(shutil.which("certutil"))
+    before = _demo_directories()
+    done = _demo({"PATH": str(bin_dir)})
+    assert done.returncode == 0, done.stderr
+    assert "in NSS database sql:" in done.stdout, done.stdout
+    assert _demo_directories() == before
+
+
+def test_the_tokens_command_lists_the_token_and_its_certificates(token):
+    done = subprocess.run([sys.executable, "-m", "tls_nss", "tokens"], capture_output=True,
+                          text=True, env={**os.environ, **token.env}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"'{TOKEN}' (SoftHSM project SoftHSM v2, needs a PIN)" in done.stdout, done.stdout
+    assert f"certificate: {TOKEN}:server" in done.stdout
+    assert "p11-kit-proxy" in done.stdout
