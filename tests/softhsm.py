@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from peers import peer_environment
 from tls_nss._demo import softhsm_module
 
 TOKEN = "tls-nss-test"
@@ -51,7 +52,7 @@ class SoftToken:
 
     def _run(self, *argv: str) -> str:
         result = subprocess.run(
-            argv, env={**os.environ, **self.env}, stdout=subprocess.PIPE,
+            argv, env={**peer_environment(), **self.env}, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
         )
         if result.returncode != 0:
@@ -91,5 +92,6 @@ def nss_database(directory: Path, ca_pem: Path, trust: str = "C,,") -> str:
         ["certutil", "-A", "-d", f"sql:{directory}", "-n", "test-ca", "-t", trust,
          "-i", str(ca_pem)],
     ):
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=peer_environment())
     return f"sql:{directory}"
