@@ -14,7 +14,9 @@
 #include <pkcs11uri.h>
 #include <certdb.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 /* ---- ids ----------------------------------------------------------- */
@@ -61,33 +63,41 @@ is_uri(const char *id)
 
 /* NSS keeps attributes it does not know as vendor attributes, so a typo
  * ("objetc=") would silently widen the match; refuse those. RFC 7512
- * vendor attributes start with "x-". */
+ * vendor attributes start with "x-". Of the query attributes, only the PIN
+ * ones are supported: modules are loaded before NSS starts, not per id. */
 static int
-check_path_attributes(tls_nss_state *st, const char *id, const object_name *name,
-                      const char *what)
+check_attributes(tls_nss_state *st, const char *id, const object_name *name,
+                 const char *what)
 {
-    static const char *const known[] = {
+    static const char *const path_names[] = {
         "token", "manufacturer", "serial", "model", "library-manufacturer",
         "library-description", "library-version", "object", "type", "id",
-        "slot-manufacturer", "slot-description", "slot-id",
+        "slot-manufacturer", "slot-description", "slot-id", NULL,
     };
+    static const char *const query_names[] = {"pin-value", "pin-source", NULL};
+    const char *const *known = path_names;
     const char *at = id + 7;
 
-    while (*at != '\0' && *at != '?') {
-        size_t length = strcspn(at, "=;?");
-        PRBool ok = PORT_Strncasecmp(at, "x-", 2) == 0;
-        for (size_t i = 0; !ok && i < PR_ARRAY_SIZE(known); i++)
+    while (*at != '\0') {
+        size_t length = strcspn(at, known == path_names ? "=;?" : "=&");
+        PRBool ok = length == 0 || PORT_Strncasecmp(at, "x-", 2) == 0;
+        for (size_t i = 0; !ok && known[i] != NULL; i++)
             ok = strlen(known[i]) == length && strncmp(at, known[i], length) == 0;
-        if (!ok && length > 0) {
+        if (!ok) {
             char attribute[64];
             snprintf(attribute, sizeof(attribute), "%.*s", (int)length, at);
             tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
-                          "reading the %s id %s: unknown PKCS#11 URI attribute \"%s\"",
-                          what, name->text, attribute);
+                          "reading the %s id %s: %s PKCS#11 URI attribute \"%s\"%s", what,
+                          name->text, known == path_names ? "unknown" : "unsupported",
+                          attribute,
+                          known == path_names ? ""
+                                              : " (add modules with tls_nss.add_pkcs11_module)");
             return -1;
         }
-        at += strcspn(at, ";?");
-        if (*at == ';')
+        at += strcspn(at, known == path_names ? ";?" : "&");
+        if (*at == '?')
+            known = query_names;
+        if (*at != '\0')
             at++;
     }
     return 0;
@@ -174,7 +184,7 @@ parse_id(tls_nss_state *st, const char *id, tls_nss_pin_source *pins,
         name->label = colon + 1;
         return 0;
     }
-    if (check_path_attributes(st, id, name, what) < 0)
+    if (check_attributes(st, id, name, what) < 0)
         return -1;
     name->uri = PK11URI_ParseURI(id);
     if (name->uri == NULL) {
@@ -691,6 +701,17 @@ nss_db_directory(const char *id)
 
 static char opened_db_name[1024];
 
+/* Whether `directory` is TLS_NSS_DB's, however spelled: opening the
+ * process's own database a second time would be a second token. */
+static PRBool
+is_process_database(const char *directory)
+{
+    char wanted[PATH_MAX], opened[PATH_MAX];
+    const char *own = nss_db_directory(opened_db_name);
+    return own != NULL && realpath(directory, wanted) != NULL &&
+           realpath(own, opened) != NULL && strcmp(wanted, opened) == 0;
+}
+
 static CERTCertList *
 anchors_from_database(tls_nss_state *st, const char *id, PRBool for_server)
 {
@@ -702,8 +723,8 @@ anchors_from_database(tls_nss_state *st, const char *id, PRBool for_server)
     CERTCertList *listed, *anchors;
     PRErrorCode error = 0;
 
-    if (opened_db_name[0] != '\0' && strcmp(opened_db_name, id) == 0) {
-        slot = PK11_GetInternalKeySlot(); /* it is TLS_NSS_DB */
+    if (is_process_database(directory)) {
+        slot = PK11_GetInternalKeySlot();
     }
     else {
         if (directory[0] == '\0' || strchr(directory, '\'') != NULL ||

@@ -220,6 +220,8 @@ def test_a_module_added_before_nss_starts(token):
     (uri(token=TOKEN, object="orphan", q_pin_value=PIN), None,
      "certificate without a matching key"),
     (uri(token=TOKEN, objetc="server"), None, 'unknown PKCS#11 URI attribute "objetc"'),
+    (uri(token=TOKEN, object="server", q_module_path="/lib/x.so"), None,
+     'unsupported PKCS#11 URI attribute "module-path"'),
     (uri(token=TOKEN, object="server", q_pin_value=PIN),
      {"id": uri(token=TOKEN, object="server", type="cert", q_pin_value=PIN)},
      "names no private object"),
@@ -288,8 +290,9 @@ def test_tls_nss_db_is_the_database_of_nicknames(token, pki, tmp_path):
     """With TLS_NSS_DB, a plain nickname names a certificate in that
     database, and the database can be a trust store."""
     database = softhsm.nss_database(tmp_path / "db", pki.path("ca.pem"), "C,,")
-    result = run(token, "trust", env={"TLS_NSS_DB": database}, pki=str(pki.root),
-                 trust={"id": database})
+    bare_directory = database[len("sql:"):]
+    result = run(token, "trust", env={"TLS_NSS_DB": bare_directory}, pki=str(pki.root),
+                 trust={"id": database + "/"})
     assert result["ok"], result
     result = run(token, "context", env={"TLS_NSS_DB": database}, role="client",
                  chains=[chain({"id": "test-ca"})], trust=None)
