@@ -24,12 +24,17 @@ CHUNK = 16384
 
 
 class Ours:
-    def __init__(self, ca, leaf):
-        self.server_ctx = tls.NSSServerContext(tls.TLSServerConfiguration(certificate_chain=[
-            tls.SigningChain((tls.Certificate.from_buffer(leaf.cert_pem),
-                              tls.PrivateKey.from_buffer(leaf.key_pem())))]))
+    def __init__(self, server_chain, trust_store):
+        self.server_ctx = tls.NSSServerContext(tls.TLSServerConfiguration(
+            certificate_chain=[server_chain]))
         self.client_ctx = tls.NSSClientContext(tls.TLSClientConfiguration(
-            trust_store=tls.TrustStore.from_buffer(ca.cert_pem)))
+            trust_store=trust_store))
+
+    @classmethod
+    def from_files(cls, ca, leaf):
+        return cls(tls.SigningChain((tls.Certificate.from_buffer(leaf.cert_pem),
+                                     tls.PrivateKey.from_buffer(leaf.key_pem()))),
+                   tls.TrustStore.from_buffer(ca.cert_pem))
 
     def pair(self):
         return self.client_ctx.create_buffer("localhost"), self.server_ctx.create_buffer()
@@ -145,7 +150,7 @@ def bulk_mb_per_second(impl):
 def main() -> int:
     ca = Authority("bench CA")
     leaf = ca.issue("localhost")
-    ours, stdlib = Ours(ca, leaf), Stdlib(ca, leaf)
+    ours, stdlib = Ours.from_files(ca, leaf), Stdlib(ca, leaf)
     print(f"NSS {tls.nss_version()}, {ssl.OPENSSL_VERSION}, Python {sys.version.split()[0]}")
     for name, impl in (("tls_nss buffers", ours), ("ssl.SSLObject", stdlib)):
         hs = handshakes_per_second(impl)
