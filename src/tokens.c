@@ -319,12 +319,14 @@ find_tokens(tls_nss_state *st, const object_name *name, token_set *set, const ch
 {
     set->count = 0;
     if (name->uri == NULL) {
+        Py_BEGIN_ALLOW_THREADS
         PK11SlotInfo *slot =
             name->token ? PK11_FindSlotByName(name->token) : PK11_GetInternalKeySlot();
         if (slot != NULL && PK11_IsPresent(slot))
             add_token(set, slot);
         if (slot != NULL)
             PK11_FreeSlot(slot);
+        Py_END_ALLOW_THREADS
     }
     else {
         SECMODListLock *lock = SECMOD_GetDefaultModuleListLock();
@@ -381,7 +383,8 @@ label_in_token(PK11SlotInfo *slot, const char *nickname)
     return nickname;
 }
 
-/* Adds to `found` the certificates in `slot` that `name` selects. */
+/* Adds to `found` the certificates in `slot` that `name` selects. Runs
+ * without the GIL; -1 when out of memory. */
 static int
 collect_certificates(PK11SlotInfo *slot, const object_name *name, CERTCertList *found)
 {
@@ -467,11 +470,14 @@ find_certificates(tls_nss_state *st, const object_name *name, tls_nss_pin_source
         PyErr_NoMemory();
         goto fail;
     }
-    for (int i = 0; i < tokens.count; i++) {
-        if (collect_certificates(tokens.slots[i], name, found) < 0) {
-            PyErr_NoMemory();
-            goto fail;
-        }
+    int collected = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < tokens.count && collected == 0; i++)
+        collected = collect_certificates(tokens.slots[i], name, found);
+    Py_END_ALLOW_THREADS
+    if (collected < 0) {
+        PyErr_NoMemory();
+        goto fail;
     }
     if (CERT_LIST_EMPTY(found)) {
         /* Certificates are usually public; some tokens show them only after
@@ -481,9 +487,15 @@ find_certificates(tls_nss_state *st, const object_name *name, tls_nss_pin_source
             if (!PK11_NeedLogin(slot) || PK11_IsLoggedIn(slot, pins) ||
                 !tls_nss_pin_source_can_answer(pins))
                 continue;
-            if (tls_nss_log_in(st, slot, pins, what) < 0 ||
-                collect_certificates(slot, name, found) < 0)
+            if (tls_nss_log_in(st, slot, pins, what) < 0)
                 goto fail;
+            Py_BEGIN_ALLOW_THREADS
+            collected = collect_certificates(slot, name, found);
+            Py_END_ALLOW_THREADS
+            if (collected < 0) {
+                PyErr_NoMemory();
+                goto fail;
+            }
         }
     }
     if (CERT_LIST_EMPTY(found)) {
@@ -751,7 +763,9 @@ anchors_from_database(tls_nss_state *st, const char *id, PRBool for_server)
         }
         ours = PR_TRUE;
     }
+    Py_BEGIN_ALLOW_THREADS
     listed = PK11_ListCertsInSlot(slot);
+    Py_END_ALLOW_THREADS
     anchors = listed ? anchors_from_listed(st, listed, flags, id) : NULL;
     if (listed == NULL)
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
