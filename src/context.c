@@ -219,9 +219,9 @@ private_key_from_spec(tls_nss_state *st, PyObject *spec, CERTCertificate *cert,
     Py_buffer der;
 
     if (spec == Py_None) {
-        char what[160];
-        snprintf(what, sizeof(what), "the private key of %s", leaf_what);
-        return tls_nss_private_key_for_certificate(st, cert, pins, what);
+        char paired_what[160];
+        snprintf(paired_what, sizeof(paired_what), "the private key of %s", leaf_what);
+        return tls_nss_private_key_for_certificate(st, cert, pins, paired_what);
     }
     if (!PyArg_ParseTuple(spec, "sOzs;a private key is (kind, data, pem_label, description)",
                           &kind, &data, &label, &what))
