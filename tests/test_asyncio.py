@@ -46,6 +46,13 @@ def _stdlib_client_context(pki):
     return ctx
 
 
+async def _close(writer, server) -> None:
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+
+
 async def _exchange(reader, writer, payload: bytes) -> bytes:
     writer.write(payload)
     await writer.drain()
@@ -73,10 +80,7 @@ def test_echo_ours_both_ends(server_context, client_context):
         assert isinstance(writer.get_extra_info("tls_buffer"), tls.NSSTLSBuffer)
         payload = os.urandom(3 << 20).hex().encode()  # 6 MiB of text
         assert await _exchange(reader, writer, payload) == payload.upper()
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        await _close(writer, server)
 
     run(main())
 
@@ -89,10 +93,7 @@ def test_our_client_against_stdlib_asyncio_server(pki, client_context):
         reader, writer = await tls_asyncio.open_connection("localhost", port,
                                                            context=client_context())
         assert await _exchange(reader, writer, b"nss to openssl\n") == b"NSS TO OPENSSL\n"
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        await _close(writer, server)
 
     run(main())
 
@@ -106,10 +107,7 @@ def test_stdlib_asyncio_client_against_our_server(pki, server_context):
             "127.0.0.1", port, ssl=_stdlib_client_context(pki), server_hostname="localhost")
         payload = b"openssl to nss\n" * 10000
         assert await _exchange(reader, writer, payload) == payload.upper()
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        await _close(writer, server)
 
     run(main())
 
