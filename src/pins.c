@@ -232,8 +232,8 @@ tls_nss_log_in(tls_nss_state *st, PK11SlotInfo *slot, tls_nss_pin_source *pins, 
     SECStatus rv;
     PRErrorCode error = 0;
 
-    if (!PK11_NeedLogin(slot) || PK11_IsLoggedIn(slot, pins))
-        return 0;
+    /* PK11_Authenticate asks the token whether it is logged in already,
+     * which may be a round trip to an HSM: without the GIL too. */
     tls_nss_begin_token_call(pins);
     rv = PK11_Authenticate(slot, PR_TRUE, pins);
     if (rv != SECSuccess)

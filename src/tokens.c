@@ -484,8 +484,7 @@ find_certificates(tls_nss_state *st, const object_name *name, tls_nss_pin_source
          * a login, which needs a PIN we may have. */
         for (int i = 0; i < tokens.count; i++) {
             PK11SlotInfo *slot = tokens.slots[i];
-            if (!PK11_NeedLogin(slot) || PK11_IsLoggedIn(slot, pins) ||
-                !tls_nss_pin_source_can_answer(pins))
+            if (!PK11_NeedLogin(slot) || !tls_nss_pin_source_can_answer(pins))
                 continue;
             if (tls_nss_log_in(st, slot, pins, what) < 0)
                 goto fail;
