@@ -12,26 +12,26 @@ first, in NSS's internal token for the second.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import tls_nss as tls
 from tls_nss import _demo
-from tls_nss._certgen import Authority
 
 sys.path.insert(0, str(Path(__file__).parent))
-from buffers import Ours, handshakes_per_second  # noqa: E402
+from buffers import Ours, handshakes_per_second  # noqa: E402  (puts tests/ on the path too)
+from certgen import Authority  # noqa: E402
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tls-nss-bench-") as workdir:
-        keystore = _demo._make_keystore(Path(workdir))
-        if keystore is None:
-            print("needs certutil (NSS tools), and NSS not started yet in this process")
+        if shutil.which("certutil") is None:
+            print("needs certutil (NSS tools)")
             return 1
-        import os
-
+        keystore = _demo._make_keystore(Path(workdir))
         os.environ.update(keystore.environment)  # read when NSS starts, just below
         in_token = Ours(keystore.server, keystore.trust_store)
         ca = Authority("bench CA")

@@ -1,30 +1,32 @@
 """An echo server and client over NSS TLS, with asyncio and tls_nss.asyncio.
 
-Run it with the distribution's interpreter and the package on the path:
+Run it with the distribution's interpreter and the package on the path,
+given a certificate and key for "localhost" and the CA that issued it:
 
-    python3 docs/asyncio_echo.py
+    python3 docs/asyncio_echo.py server.pem server.key ca.pem
 
-It makes a throwaway CA (python3-cryptography), serves TLS on a loopback
-port, sends a few lines through it, and prints what came back.
+(for instance, with OpenSSL:
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \\
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost \\
+        -keyout server.key -out server.pem -days 1
+and server.pem as the CA too). It serves TLS on a loopback port, sends a
+few lines through it, and prints what came back.
 """
 
 import asyncio
+import sys
 
 import tls_nss as tls
 import tls_nss.asyncio
-from tls_nss._certgen import Authority
 
 
-def contexts():
-    ca = Authority("asyncio example CA")
-    leaf = ca.issue("localhost", "127.0.0.1")
+def contexts(cert_file, key_file, ca_file):
     server = tls.NSS_IMPLEMENTATION.server_context(tls.TLSServerConfiguration(
         certificate_chain=[tls.SigningChain(leaf=(
-            tls.Certificate.from_buffer(leaf.cert_pem),
-            tls.PrivateKey.from_buffer(leaf.key_pem())))],
+            tls.Certificate.from_file(cert_file), tls.PrivateKey.from_file(key_file)))],
         inner_protocols=[tls.NextProtocol.HTTP1]))
     client = tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(
-        trust_store=tls.TrustStore.from_buffer(ca.cert_pem),
+        trust_store=tls.TrustStore.from_file(ca_file),
         inner_protocols=[tls.NextProtocol.HTTP1]))
     return server, client
 
@@ -37,8 +39,8 @@ async def echo(reader, writer):
     await writer.wait_closed()
 
 
-async def main():
-    server_context, client_context = contexts()
+async def main(cert_file, key_file, ca_file):
+    server_context, client_context = contexts(cert_file, key_file, ca_file)
     server = await tls_nss.asyncio.start_server(echo, "127.0.0.1", 0, context=server_context)
     port = server.sockets[0].getsockname()[1]
 
@@ -59,4 +61,6 @@ async def main():
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) != 4:
+        sys.exit(f"usage: {sys.argv[0]} CERT KEY CA")
+    asyncio.run(main(*sys.argv[1:]))

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 import tls_nss as tls
-from tls_nss._certgen import Authority, Issued
 
 sys.path.insert(0, os.path.dirname(__file__))
+from certgen import Authority, Issued  # noqa: E402
 from peers import TIMEOUT  # noqa: E402
 
 

@@ -155,8 +155,9 @@ def test_server_sees_the_end_of_the_stream(server_context, client_context):
     assert ended == [b"all of it"]
 
 
-def test_documented_example_runs():
-    result = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True,
-                            timeout=60)
+def test_documented_example_runs(pki):
+    files = [str(pki.path(name)) for name in ("ec.pem", "ec.key", "ca.pem")]
+    result = subprocess.run([sys.executable, str(EXAMPLE), *files], capture_output=True,
+                            text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "echoed: WITH ASYNCIO" in result.stdout

@@ -14,7 +14,7 @@ import pytest
 from peers import gnutls_server, openssl_server
 
 import tls_nss as tls
-from tls_nss._certgen import Authority
+from certgen import Authority
 
 HERE = Path(__file__).parent
 POLICIES = HERE / "data" / "policies"

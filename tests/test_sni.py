@@ -8,7 +8,7 @@ import pytest
 from peers import ThreadedServer, need, run_client
 
 import tls_nss as tls
-from tls_nss._certgen import Issued
+from certgen import Issued
 
 ECDSA_TLS12 = [tls.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
 RSA_TLS12 = [tls.CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]

@@ -3,8 +3,8 @@
 The server's key is generated inside a throwaway PKCS#11 token: a SoftHSM2
 token where softhsm2 is installed, else an NSS database, both made with
 NSS's certutil. The client trusts the demo CA from the same place. All of
-it lives in a temporary directory, removed at the end. Without certutil,
-the keys are made in memory with python3-cryptography.
+it lives in a temporary directory, removed at the end. It needs NSS's
+certutil, and nothing outside the standard library.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import tls_nss as tls
 
 from . import _nss
+from .policy import effective_policy
 
 TOKEN = "tls-nss-demo"
 DEMO_PIN = "demo-pin-4321"
@@ -82,9 +82,7 @@ def _certificates(database: str, token: str | None, pin_file: Path, noise: Path,
                    "--keyUsage", "digitalSignature", "--extKeyUsage", "serverAuth"], env)
 
 
-def _make_keystore(workdir: Path) -> Keystore | None:
-    if shutil.which("certutil") is None or _nss.is_initialized():
-        return None
+def _make_keystore(workdir: Path) -> Keystore:
     database = f"sql:{workdir}"
     noise = workdir / "noise"
     noise.write_bytes(os.urandom(2048))
@@ -127,37 +125,25 @@ def _make_keystore(workdir: Path) -> Keystore | None:
     )
 
 
-def _in_memory() -> tuple[str, tls.SigningChain, tls.TrustStore]:
-    from ._certgen import Authority
-
-    ca = Authority("tls_nss demo CA")
-    server_cert = ca.issue("localhost", "127.0.0.1", key_kind="ec256")
-    chain = tls.SigningChain(leaf=(tls.Certificate.from_buffer(server_cert.cert_pem),
-                                   tls.PrivateKey.from_buffer(server_cert.key_pem())))
-    return ("in this process's memory, made with python3-cryptography", chain,
-            tls.TrustStore.from_buffer(ca.cert_pem))
-
-
 def run() -> int:
+    if shutil.which("certutil") is None:
+        print("the demo makes its keys with certutil: install NSS's tools "
+              "(nss-tools on Fedora and RHEL, libnss3-tools on Debian and Ubuntu)")
+        return 1
+    if _nss.is_initialized():
+        print("the demo must start NSS itself: run it in a fresh process")
+        return 1
     with tempfile.TemporaryDirectory(prefix="tls-nss-demo-") as workdir:
         try:
             keystore = _make_keystore(Path(workdir))
         except (OSError, RuntimeError) as e:
-            print(f"could not make a token for the demo ({e}); keys stay in memory")
-            keystore = None
-        saved = {key: os.environ.get(key) for key in (keystore.environment if keystore else {})}
+            print(f"could not make the demo's keys: {e}")
+            return 1
+        saved = {key: os.environ.get(key) for key in keystore.environment}
         try:
-            if keystore is not None:
-                # Read when NSS starts, with the first context below.
-                os.environ.update(keystore.environment)
-                where, chain, trust_store = keystore.where, keystore.server, keystore.trust_store
-            else:
-                try:
-                    where, chain, trust_store = _in_memory()
-                except ImportError:
-                    print("the demo needs certutil (NSS tools) or python3-cryptography")
-                    return 1
-            return _serve_and_connect(where, chain, trust_store)
+            # Read when NSS starts, with the first context below.
+            os.environ.update(keystore.environment)
+            return _serve_and_connect(keystore.where, keystore.server, keystore.trust_store)
         finally:
             tls.set_pin_callback(None)
             for key, value in saved.items():
@@ -206,8 +192,6 @@ def _serve_and_connect(where: str, chain: tls.SigningChain, trust_store: tls.Tru
         print(f"  client received:   {reply!r}")
     thread.join()
     listener.close()
-    from .policy import effective_policy
-
     policy = effective_policy()
     low, high = policy.version_names
     print(f"crypto policy:       {policy.describe()}: {low} to {high}, "
