@@ -1,223 +1,16 @@
-/* TLS buffers: TLS over two in-memory byte queues, for callers that move
- * the ciphertext themselves (asynchronous frameworks).
+/* TLS buffers: TLS over an in-memory NSPR I/O layer (memio.c), for callers
+ * that move the ciphertext themselves (asynchronous frameworks).
  *
- * NSS has no memory BIO, so the bottom of the descriptor stack is an NSPR
- * I/O layer of our own whose recv and send work on the queues; SSL is
- * imported on top of it from the context's model, exactly as for sockets.
- * Nothing here blocks, so calls keep the GIL, which also keeps the queues
- * consistent between the caller and NSS. */
+ * SSL is imported on top of the layer from the context's model, exactly
+ * as for sockets. Nothing here blocks, so calls keep the GIL, which also
+ * keeps the queues consistent between the caller and NSS. */
 #include "config.h"
 #include "tls_nss.h"
 
-/* The queues are bounded: process_incoming() refuses data past
- * TLS_NSS_INCOMING_LIMIT (a single chunk larger than that is still taken
- * into an empty queue), and NSS's writes stop at TLS_NSS_OUTGOING_LIMIT,
- * after which write() raises WantWriteError until process_outgoing()
- * drains the queue. NSS may keep one record of its own beyond that. */
-#define TLS_NSS_INCOMING_LIMIT (1 << 20)
-#define TLS_NSS_OUTGOING_LIMIT (1 << 20)
-
 typedef struct {
-    char *data;
-    size_t start; /* first unread byte */
-    size_t len;   /* bytes queued */
-    size_t cap;
-} byte_queue;
-
-typedef struct {
-    byte_queue incoming;   /* ciphertext from the network, for NSS */
-    byte_queue outgoing;   /* ciphertext from NSS, for the network */
-    PRBool transport_eof;  /* the caller reported the network's EOF */
-} memory_io;
-
-typedef struct {
-    PyObject_HEAD
     tls_nss_conn tls;
-    memory_io io;
+    tls_nss_memio *io; /* the bottom layer's, valid while tls.fd is open */
 } tls_nss_buffer;
-
-/* ---- byte queues ---- */
-
-static int
-queue_append(byte_queue *q, const char *bytes, size_t n)
-{
-    if (q->start > 0 && q->start + q->len + n > q->cap) {
-        memmove(q->data, q->data + q->start, q->len);
-        q->start = 0;
-    }
-    if (q->len + n > q->cap) {
-        size_t cap = q->cap ? q->cap : 16384;
-        while (cap < q->len + n)
-            cap *= 2;
-        char *grown = PyMem_RawRealloc(q->data, cap);
-        if (grown == NULL)
-            return -1;
-        q->data = grown;
-        q->cap = cap;
-    }
-    memcpy(q->data + q->start + q->len, bytes, n);
-    q->len += n;
-    return 0;
-}
-
-static size_t
-queue_take(byte_queue *q, char *out, size_t n)
-{
-    if (n > q->len)
-        n = q->len;
-    memcpy(out, q->data + q->start, n);
-    q->start += n;
-    q->len -= n;
-    if (q->len == 0)
-        q->start = 0;
-    return n;
-}
-
-static void
-queue_free(byte_queue *q)
-{
-    PyMem_RawFree(q->data);
-    q->data = NULL;
-    q->start = q->len = q->cap = 0;
-}
-
-/* ---- the NSPR layer (called by NSS, with the GIL held) ---- */
-
-static PRDescIdentity memory_identity = PR_INVALID_IO_LAYER;
-static PRIOMethods memory_methods;
-static PRCallOnceType memory_once;
-
-static memory_io *
-io_of(PRFileDesc *fd)
-{
-    return (memory_io *)fd->secret;
-}
-
-static PRInt32 PR_CALLBACK
-memory_recv(PRFileDesc *fd, void *buf, PRInt32 amount, PRIntn flags, PRIntervalTime timeout)
-{
-    memory_io *io = io_of(fd);
-
-    if (amount <= 0)
-        return 0;
-    if (io->incoming.len == 0) {
-        if (io->transport_eof)
-            return 0;
-        PR_SetError(PR_WOULD_BLOCK_ERROR, 0);
-        return -1;
-    }
-    return (PRInt32)queue_take(&io->incoming, buf, (size_t)amount);
-}
-
-static PRInt32 PR_CALLBACK
-memory_read(PRFileDesc *fd, void *buf, PRInt32 amount)
-{
-    return memory_recv(fd, buf, amount, 0, PR_INTERVAL_NO_WAIT);
-}
-
-static PRInt32 PR_CALLBACK
-memory_send(PRFileDesc *fd, const void *buf, PRInt32 amount, PRIntn flags,
-            PRIntervalTime timeout)
-{
-    memory_io *io = io_of(fd);
-    size_t room = io->outgoing.len < TLS_NSS_OUTGOING_LIMIT
-                      ? TLS_NSS_OUTGOING_LIMIT - io->outgoing.len
-                      : 0;
-
-    if (amount <= 0)
-        return 0;
-    if (room == 0) {
-        PR_SetError(PR_WOULD_BLOCK_ERROR, 0);
-        return -1;
-    }
-    size_t n = (size_t)amount < room ? (size_t)amount : room;
-    if (queue_append(&io->outgoing, buf, n) < 0) {
-        PR_SetError(PR_OUT_OF_MEMORY_ERROR, 0);
-        return -1;
-    }
-    return (PRInt32)n;
-}
-
-static PRInt32 PR_CALLBACK
-memory_write(PRFileDesc *fd, const void *buf, PRInt32 amount)
-{
-    return memory_send(fd, buf, amount, 0, PR_INTERVAL_NO_WAIT);
-}
-
-static PRStatus PR_CALLBACK
-memory_close(PRFileDesc *fd)
-{
-    /* The queues belong to the buffer object; only the layer goes. */
-    fd->secret = NULL;
-    fd->dtor(fd);
-    return PR_SUCCESS;
-}
-
-static PRStatus PR_CALLBACK
-memory_shutdown(PRFileDesc *fd, PRIntn how)
-{
-    return PR_SUCCESS;
-}
-
-/* NSS asks for the peer's address to tell sessions apart; buffers have
- * none, and set their own peer ID instead. */
-static PRStatus PR_CALLBACK
-memory_address(PRFileDesc *fd, PRNetAddr *addr)
-{
-    return PR_InitializeNetAddr(PR_IpAddrLoopback, 0, addr);
-}
-
-static PRStatus PR_CALLBACK
-memory_get_option(PRFileDesc *fd, PRSocketOptionData *data)
-{
-    memset(&data->value, 0, sizeof(data->value));
-    if (data->option == PR_SockOpt_Nonblocking)
-        data->value.non_blocking = PR_TRUE;
-    return PR_SUCCESS;
-}
-
-static PRStatus PR_CALLBACK
-memory_set_option(PRFileDesc *fd, const PRSocketOptionData *data)
-{
-    return PR_SUCCESS;
-}
-
-static PRInt32 PR_CALLBACK
-memory_available(PRFileDesc *fd)
-{
-    return (PRInt32)io_of(fd)->incoming.len;
-}
-
-static PRInt16 PR_CALLBACK
-memory_poll(PRFileDesc *fd, PRInt16 in_flags, PRInt16 *out_flags)
-{
-    *out_flags = 0;
-    return in_flags;
-}
-
-static PRStatus
-define_memory_layer(void)
-{
-    memory_identity = PR_GetUniqueIdentity("tls_nss memory");
-    if (memory_identity == PR_INVALID_IO_LAYER)
-        return PR_FAILURE;
-    /* Every method a socket has; those a memory peer cannot do fail. */
-    memory_methods = *PR_GetDefaultIOMethods();
-    memory_methods.file_type = PR_DESC_LAYERED;
-    memory_methods.close = memory_close;
-    memory_methods.read = memory_read;
-    memory_methods.write = memory_write;
-    memory_methods.recv = memory_recv;
-    memory_methods.send = memory_send;
-    memory_methods.shutdown = memory_shutdown;
-    memory_methods.getpeername = memory_address;
-    memory_methods.getsockname = memory_address;
-    memory_methods.getsocketoption = memory_get_option;
-    memory_methods.setsocketoption = memory_set_option;
-    memory_methods.available = memory_available;
-    memory_methods.poll = memory_poll;
-    return PR_SUCCESS;
-}
 
 /* ---- construction ---- */
 
@@ -225,28 +18,22 @@ PyObject *
 tls_nss_buffer_new(tls_nss_context *ctx, PyObject *owner, const char *hostname)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
-    tls_nss_buffer *self;
+    tls_nss_buffer *self =
+        (tls_nss_buffer *)tls_nss_conn_new(st->buffer_type, ctx, owner);
     PRFileDesc *layer;
 
-    if (PR_CallOnce(&memory_once, define_memory_layer) != PR_SUCCESS)
-        return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "defining the memory I/O layer");
-    self = PyObject_GC_New(tls_nss_buffer, st->buffer_type);
     if (self == NULL)
         return NULL;
-    tls_nss_conn_init(&self->tls, ctx, owner);
-    memset(&self->io, 0, sizeof(self->io));
-    PyObject_GC_Track(self);
-
     snprintf(self->tls.peer, sizeof(self->tls.peer), "%.120s (in memory)",
              hostname ? hostname : "TLS buffer");
     if (hostname != NULL && tls_nss_conn_set_hostname(&self->tls, hostname) < 0)
         goto fail;
-    layer = PR_CreateIOLayerStub(memory_identity, &memory_methods);
+    layer = tls_nss_memio_new();
     if (layer == NULL) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "creating the memory I/O layer");
         goto fail;
     }
-    layer->secret = (PRFilePrivate *)&self->io;
+    self->io = tls_nss_memio_of(layer);
     if (tls_nss_conn_import(st, &self->tls, layer, ctx->is_server) < 0)
         goto fail;
     return (PyObject *)self;
@@ -263,9 +50,10 @@ fail:
 static PyObject *
 raise_failure(tls_nss_buffer *self, PRErrorCode error, const char *operation)
 {
-    tls_nss_error_kind blocked = self->io.outgoing.len >= TLS_NSS_OUTGOING_LIMIT
-                                     ? TLS_NSS_WANT_WRITE
-                                     : TLS_NSS_WANT_READ;
+    tls_nss_error_kind blocked =
+        tls_nss_memio_outgoing_length(self->io) >= TLS_NSS_OUTGOING_LIMIT
+            ? TLS_NSS_WANT_WRITE
+            : TLS_NSS_WANT_READ;
     return tls_nss_conn_raise(tls_nss_state_of((PyObject *)self), &self->tls, error, blocked,
                               operation);
 }
@@ -281,27 +69,14 @@ check_usable(tls_nss_buffer *self, const char *operation)
     return 0;
 }
 
-/* PR_Read's answer for `count` bytes: the count, or -1 with an error set
- * (0 is EOF: after close_notify, b"" for ever; without it, RaggedEOF). */
+/* One PR_Read: the count, or -1 with the Want* (or other) error set. */
 static Py_ssize_t
-read_into(tls_nss_buffer *self, char *out, Py_ssize_t count)
+read_once(tls_nss_conn *conn, char *out, Py_ssize_t count)
 {
-    if (count == 0 || self->tls.close_notify_received)
-        return 0;
-    if (count > PR_INT32_MAX)
-        count = PR_INT32_MAX;
-    PRInt32 got = PR_Read(self->tls.fd, out, (PRInt32)count);
-    if (got < 0) {
-        raise_failure(self, PR_GetError(), "reading from");
-        return -1;
-    }
-    if (got == 0 && !self->tls.close_notify_received) {
-        tls_nss_raise(tls_nss_state_of((PyObject *)self), TLS_NSS_RAGGED_EOF,
-                      PR_END_OF_FILE_ERROR,
-                      "reading from %s: the transport ended without a TLS close_notify "
-                      "(ragged EOF)", self->tls.peer);
-        return -1;
-    }
+    PRInt32 got = PR_Read(conn->fd, out, (PRInt32)count);
+
+    if (got < 0)
+        raise_failure((tls_nss_buffer *)conn, PR_GetError(), "reading from");
     return got;
 }
 
@@ -331,14 +106,16 @@ buffer_read(tls_nss_buffer *self, PyObject *args, PyObject *kwargs)
             }
             return NULL;
         }
-        Py_ssize_t got = read_into(self, view.buf, amount < view.len ? amount : view.len);
+        Py_ssize_t got = tls_nss_conn_read(&self->tls, read_once, view.buf,
+                                           amount < view.len ? amount : view.len, "reading from");
         PyBuffer_Release(&view);
         return got < 0 ? NULL : PyLong_FromSsize_t(got);
     }
     PyObject *data = PyBytes_FromStringAndSize(NULL, amount);
     if (data == NULL)
         return NULL;
-    Py_ssize_t got = read_into(self, PyBytes_AS_STRING(data), amount);
+    Py_ssize_t got = tls_nss_conn_read(&self->tls, read_once, PyBytes_AS_STRING(data), amount,
+                                       "reading from");
     if (got < 0) {
         Py_DECREF(data);
         return NULL;
@@ -402,22 +179,17 @@ buffer_shutdown(tls_nss_buffer *self, PyObject *unused)
             return raise_failure(self, PR_GetError(), "sending close_notify to");
         self->tls.close_notify_sent = PR_TRUE;
     }
-    if (self->tls.close_notify_received)
-        Py_RETURN_NONE;
     /* As with a socket's close(force=False): the shutdown is complete
-     * once the peer's close_notify has been read. */
-    char scratch[4096];
-    PRInt32 got;
-    while ((got = PR_Read(self->tls.fd, scratch, sizeof(scratch))) > 0)
-        ; /* data after our close_notify is dropped */
-    if (self->tls.close_notify_received)
+     * once the peer's close_notify has been read; data after ours is
+     * dropped. */
+    switch (tls_nss_conn_drain(&self->tls, read_once)) {
+    case 1:
         Py_RETURN_NONE;
-    if (got == 0)
-        return tls_nss_raise(tls_nss_state_of((PyObject *)self), TLS_NSS_RAGGED_EOF,
-                             PR_END_OF_FILE_ERROR,
-                             "shutting down %s: the transport ended without the peer's "
-                             "close_notify (ragged EOF)", self->tls.peer);
-    return raise_failure(self, PR_GetError(), "awaiting close_notify from");
+    case 0:
+        return tls_nss_conn_raise_ragged_eof(&self->tls, "shutting down");
+    default:
+        return NULL;
+    }
 }
 
 static PyObject *
@@ -427,17 +199,17 @@ buffer_process_incoming(tls_nss_buffer *self, PyObject *arg)
 
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
+    size_t waiting = tls_nss_memio_incoming_length(self->io);
     if (view.len == 0) {
-        self->io.transport_eof = PR_TRUE;
+        tls_nss_memio_set_eof(self->io);
     }
-    else if (self->io.incoming.len > 0 &&
-             self->io.incoming.len + (size_t)view.len > TLS_NSS_INCOMING_LIMIT) {
+    else if (waiting > 0 && waiting + (size_t)view.len > TLS_NSS_INCOMING_LIMIT) {
         PyBuffer_Release(&view);
         return tls_nss_raise(tls_nss_state_of((PyObject *)self), TLS_NSS_WANT_READ, 0,
                              "process_incoming: %zu bytes are waiting already; read() "
-                             "them first", self->io.incoming.len);
+                             "them first", waiting);
     }
-    else if (queue_append(&self->io.incoming, view.buf, (size_t)view.len) < 0) {
+    else if (tls_nss_memio_put_incoming(self->io, view.buf, (size_t)view.len) < 0) {
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
@@ -456,92 +228,31 @@ buffer_process_outgoing(tls_nss_buffer *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "process_outgoing() amount must not be negative");
         return NULL;
     }
-    if ((size_t)amount > self->io.outgoing.len)
-        amount = (Py_ssize_t)self->io.outgoing.len;
+    size_t queued = tls_nss_memio_outgoing_length(self->io);
+    if ((size_t)amount > queued)
+        amount = (Py_ssize_t)queued;
     PyObject *data = PyBytes_FromStringAndSize(NULL, amount);
     if (data != NULL)
-        queue_take(&self->io.outgoing, PyBytes_AS_STRING(data), (size_t)amount);
+        tls_nss_memio_take_outgoing(self->io, PyBytes_AS_STRING(data), (size_t)amount);
     return data;
 }
 
 static PyObject *
 buffer_incoming_bytes_buffered(tls_nss_buffer *self, PyObject *unused)
 {
-    return PyLong_FromSize_t(self->io.incoming.len);
+    return PyLong_FromSize_t(tls_nss_memio_incoming_length(self->io));
 }
 
 static PyObject *
 buffer_outgoing_bytes_buffered(tls_nss_buffer *self, PyObject *unused)
 {
-    return PyLong_FromSize_t(self->io.outgoing.len);
-}
-
-static PyObject *
-buffer_cipher(tls_nss_buffer *self, PyObject *unused)
-{
-    return tls_nss_conn_cipher(tls_nss_state_of((PyObject *)self), &self->tls);
-}
-
-static PyObject *
-buffer_negotiated_protocol(tls_nss_buffer *self, PyObject *unused)
-{
-    return tls_nss_conn_negotiated_protocol(tls_nss_state_of((PyObject *)self), &self->tls);
-}
-
-static PyObject *
-buffer_negotiated_tls_version(tls_nss_buffer *self, void *closure)
-{
-    return tls_nss_conn_tls_version(tls_nss_state_of((PyObject *)self), &self->tls);
-}
-
-static PyObject *
-buffer_getpeercert(tls_nss_buffer *self, PyObject *unused)
-{
-    return tls_nss_conn_peercert(&self->tls);
-}
-
-static PyObject *
-buffer_get_context(tls_nss_buffer *self, void *closure)
-{
-    if (self->tls.owner == NULL)
-        Py_RETURN_NONE;
-    return Py_NewRef(self->tls.owner);
+    return PyLong_FromSize_t(tls_nss_memio_outgoing_length(self->io));
 }
 
 static PyObject *
 buffer_repr(tls_nss_buffer *self)
 {
     return PyUnicode_FromFormat("<%s %s>", Py_TYPE(self)->tp_name, self->tls.peer);
-}
-
-static int
-buffer_traverse(tls_nss_buffer *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->tls.ctx);
-    Py_VISIT(self->tls.owner);
-    return 0;
-}
-
-static int
-buffer_clear(tls_nss_buffer *self)
-{
-    Py_CLEAR(self->tls.owner);
-    return 0;
-}
-
-static void
-buffer_dealloc(tls_nss_buffer *self)
-{
-    PyTypeObject *type = Py_TYPE(self);
-
-    PyObject_GC_UnTrack(self);
-    /* Closing the SSL layer closes ours; the queues go after it. */
-    tls_nss_conn_release(&self->tls);
-    queue_free(&self->io.incoming);
-    queue_free(&self->io.outgoing);
-    type->tp_free(self);
-    Py_DECREF(type);
 }
 
 static PyMethodDef buffer_methods[] = {
@@ -565,40 +276,9 @@ static PyMethodDef buffer_methods[] = {
      "Take up to that many bytes of ciphertext to send."},
     {"outgoing_bytes_buffered", (PyCFunction)buffer_outgoing_bytes_buffered, METH_NOARGS,
      "Ciphertext waiting to be sent."},
-    {"cipher", (PyCFunction)buffer_cipher, METH_NOARGS,
-     "cipher()\n--\n\nThe negotiated CipherSuite (an int if unnamed), or None."},
-    {"negotiated_protocol", (PyCFunction)buffer_negotiated_protocol, METH_NOARGS,
-     "negotiated_protocol()\n--\n\nThe ALPN protocol (NextProtocol or bytes), or None."},
-    {"getpeercert", (PyCFunction)buffer_getpeercert, METH_NOARGS,
-     "getpeercert()\n--\n\nThe peer's certificate as DER bytes, or None."},
     {NULL, NULL, 0, NULL},
 };
 
-static PyGetSetDef buffer_getset[] = {
-    {"context", (getter)buffer_get_context, NULL, "The context this buffer was made by.", NULL},
-    {"negotiated_tls_version", (getter)buffer_negotiated_tls_version, NULL,
-     "The negotiated TLSVersion, or None.", NULL},
-    {NULL},
-};
-
-static PyType_Slot buffer_slots[] = {
-    {Py_tp_doc, "A TLS connection over in-memory queues. Made by a context's create_buffer()."},
-    {Py_tp_dealloc, buffer_dealloc},
-    {Py_tp_traverse, buffer_traverse},
-    {Py_tp_clear, buffer_clear},
-    {Py_tp_repr, buffer_repr},
-    {Py_tp_methods, buffer_methods},
-    {Py_tp_getset, buffer_getset},
-    {0, NULL},
-};
-
-PyType_Spec tls_nss_buffer_spec = {
-    .name = "tls_nss.NSSTLSBuffer",
-    .basicsize = sizeof(tls_nss_buffer),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-#if PY_VERSION_HEX >= 0x030A0000
-             | Py_TPFLAGS_DISALLOW_INSTANTIATION
-#endif
-    ,
-    .slots = buffer_slots,
-};
+TLS_NSS_CONNECTION_SUBTYPE(tls_nss_buffer_spec, "tls_nss.NSSTLSBuffer", tls_nss_buffer,
+                           "A TLS connection over in-memory queues. Made by a context's create_buffer().",
+                           buffer_repr, buffer_methods);

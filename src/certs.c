@@ -10,9 +10,8 @@
 #include <secoid.h>
 #include <cryptohi.h>
 
-CERTCertificate *
-tls_nss_certificate_from_der(tls_nss_state *st, const Py_buffer *der,
-                             const char *what)
+static CERTCertificate *
+certificate_from_der(tls_nss_state *st, const Py_buffer *der, const char *what)
 {
     SECItem item = {siDERCertBuffer, der->buf, (unsigned int)der->len};
     CERTCertificate *cert;
@@ -39,7 +38,7 @@ tls_nss_certificate_from_object(tls_nss_state *st, PyObject *der_object, const c
 
     if (PyObject_GetBuffer(der_object, &der, PyBUF_SIMPLE) < 0)
         return NULL;
-    CERTCertificate *cert = tls_nss_certificate_from_der(st, &der, what);
+    CERTCertificate *cert = certificate_from_der(st, &der, what);
     PyBuffer_Release(&der);
     return cert;
 }
@@ -187,38 +186,17 @@ wrap_as_pkcs8(tls_nss_state *st, PLArenaPool *arena, key_format format,
     return 0;
 }
 
-SECKEYPrivateKey *
-tls_nss_private_key_from_der(tls_nss_state *st, const Py_buffer *der,
-                             const char *pem_label, const char *what)
+/* Refuses the formats NSS cannot import from a file, saying why. */
+static int
+check_importable(tls_nss_state *st, key_format format, const char *pem_label, const char *what)
 {
-    SECItem item = {siBuffer, der->buf, (unsigned int)der->len};
-    SECKEYPrivateKeyInfo wrapped;
-    SECKEYPrivateKey *key = NULL;
-    PK11SlotInfo *slot = NULL;
-    PLArenaPool *arena;
-    key_format format;
-    SECStatus rv;
-    PRErrorCode error = 0;
-
-    if (der->len <= 0 || der->len > INT_MAX) {
-        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
-                      "decoding %s: it is empty or too large", what);
-        return NULL;
-    }
-    arena = PORT_NewArena(DER_DEFAULT_CHUNKSIZE);
-    if (arena == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-
-    format = pem_label ? format_from_label(pem_label) : guess_key_format(arena, &item);
     switch (format) {
     case KEY_ENCRYPTED:
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
                       "loading %s: the private key is encrypted, and a key file "
                       "cannot supply its password; decrypt it, or keep the key in "
                       "a PKCS#11 token and use PrivateKey.from_id", what);
-        goto done;
+        return -1;
     case KEY_UNKNOWN:
         if (pem_label)
             tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
@@ -227,38 +205,78 @@ tls_nss_private_key_from_der(tls_nss_state *st, const Py_buffer *der,
         else
             tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, SEC_ERROR_BAD_DER,
                           "loading %s: not a PKCS#8, PKCS#1 RSA or SEC1 EC private key", what);
-        goto done;
+        return -1;
     default:
-        break;
+        return 0;
     }
+}
 
-    slot = PK11_GetInternalSlot();
+/* Imports the key into NSS's internal slot as a session object, never a
+ * permanent one: nothing reaches the disk, and the key is gone when the
+ * last context using it is. */
+static SECKEYPrivateKey *
+import_key(tls_nss_state *st, PLArenaPool *arena, key_format format, SECItem *der,
+           const char *what)
+{
+    SECKEYPrivateKeyInfo wrapped;
+    SECKEYPrivateKey *key = NULL;
+    PK11SlotInfo *slot = PK11_GetInternalSlot();
+    SECStatus rv;
+
     if (slot == NULL) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "opening NSS's internal slot");
-        goto done;
+        return NULL;
     }
-    /* A session object, never a permanent one: nothing reaches the disk,
-     * and the key is gone when the last context using it is. */
     if (format == KEY_PKCS8) {
-        rv = PK11_ImportDERPrivateKeyInfoAndReturnKey(slot, &item, NULL, NULL, PR_FALSE,
+        rv = PK11_ImportDERPrivateKeyInfoAndReturnKey(slot, der, NULL, NULL, PR_FALSE,
                                                       PR_TRUE, KU_ALL, &key, NULL);
     }
+    else if (wrap_as_pkcs8(st, arena, format, der, &wrapped, what) < 0) {
+        PK11_FreeSlot(slot);
+        return NULL;
+    }
     else {
-        if (wrap_as_pkcs8(st, arena, format, &item, &wrapped, what) < 0)
-            goto done;
         rv = PK11_ImportPrivateKeyInfoAndReturnKey(slot, &wrapped, NULL, NULL, PR_FALSE,
                                                    PR_TRUE, KU_ALL, &key, NULL);
     }
     if (rv != SECSuccess || key == NULL) {
-        error = PR_GetError();
-        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error, "importing %s into NSS", what);
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(), "importing %s into NSS", what);
+        if (key != NULL)
+            SECKEY_DestroyPrivateKey(key);
         key = NULL;
     }
+    PK11_FreeSlot(slot);
+    return key;
+}
 
+SECKEYPrivateKey *
+tls_nss_private_key_from_object(tls_nss_state *st, PyObject *der_object,
+                                const char *pem_label, const char *what)
+{
+    Py_buffer der;
+    SECKEYPrivateKey *key = NULL;
+    PLArenaPool *arena = NULL;
+
+    if (PyObject_GetBuffer(der_object, &der, PyBUF_SIMPLE) < 0)
+        return NULL;
+    SECItem item = {siBuffer, der.buf, (unsigned int)der.len};
+    if (der.len <= 0 || der.len > INT_MAX) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0, "decoding %s: it is empty or too large",
+                      what);
+        goto done;
+    }
+    arena = PORT_NewArena(DER_DEFAULT_CHUNKSIZE);
+    if (arena == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    key_format format = pem_label ? format_from_label(pem_label) : guess_key_format(arena, &item);
+    if (check_importable(st, format, pem_label, what) == 0)
+        key = import_key(st, arena, format, &item, what);
 done:
-    if (slot)
-        PK11_FreeSlot(slot);
-    PORT_FreeArena(arena, PR_TRUE);
+    if (arena)
+        PORT_FreeArena(arena, PR_TRUE);
+    PyBuffer_Release(&der);
     return key;
 }
 
@@ -274,6 +292,28 @@ key_type_name(KeyType type)
     }
 }
 
+/* The signature algorithm that proves a pair, or SEC_OID_UNKNOWN with a
+ * ConfigurationError set for key types this package does not serve. */
+static SECOidTag
+probe_algorithm(tls_nss_state *st, const SECKEYPublicKey *public_key, KeyType private_type,
+                const char *what)
+{
+    if (public_key->keyType != private_type) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                      "%s: the private key is %s but the certificate's key is %s",
+                      what, key_type_name(private_type), key_type_name(public_key->keyType));
+        return SEC_OID_UNKNOWN;
+    }
+    switch (private_type) {
+    case rsaKey: return SEC_OID_PKCS1_SHA256_WITH_RSA_ENCRYPTION;
+    case ecKey: return SEC_OID_ANSIX962_ECDSA_SHA256_SIGNATURE;
+    default:
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0, "%s: %s keys are not supported; use RSA or ECDSA",
+                      what, key_type_name(private_type));
+        return SEC_OID_UNKNOWN;
+    }
+}
+
 int
 tls_nss_check_key_matches(tls_nss_state *st, CERTCertificate *cert,
                           SECKEYPrivateKey *key, const char *what)
@@ -281,59 +321,39 @@ tls_nss_check_key_matches(tls_nss_state *st, CERTCertificate *cert,
     static const unsigned char probe[] = "tls_nss key pairing probe";
     SECKEYPublicKey *public_key = CERT_ExtractPublicKey(cert);
     SECItem signature = {siBuffer, NULL, 0};
-    KeyType private_type = SECKEY_GetPrivateKeyType(key);
     SECOidTag algorithm;
     SECStatus rv;
     PRErrorCode error = 0;
-    int result = -1;
 
     if (public_key == NULL) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
                       "reading the public key of %s", what);
         return -1;
     }
-    if (public_key->keyType != private_type) {
-        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
-                      "%s: the private key is %s but the certificate's key is %s",
-                      what, key_type_name(private_type),
-                      key_type_name(public_key->keyType));
-        goto done;
+    algorithm = probe_algorithm(st, public_key, SECKEY_GetPrivateKeyType(key), what);
+    if (algorithm == SEC_OID_UNKNOWN) {
+        SECKEY_DestroyPublicKey(public_key);
+        return -1;
     }
-    switch (private_type) {
-    case rsaKey: algorithm = SEC_OID_PKCS1_SHA256_WITH_RSA_ENCRYPTION; break;
-    case ecKey: algorithm = SEC_OID_ANSIX962_ECDSA_SHA256_SIGNATURE; break;
-    default:
-        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
-                      "%s: %s keys are not supported; use RSA or ECDSA",
-                      what, key_type_name(private_type));
-        goto done;
-    }
-
     /* Signing with the key and verifying with the certificate proves the
      * pair without reading the key, which may live in a token that will not
      * give it out. It runs once per context, never per connection. */
     Py_BEGIN_ALLOW_THREADS
     rv = SEC_SignData(&signature, probe, sizeof(probe), key, algorithm);
     if (rv == SECSuccess)
-        rv = VFY_VerifyData(probe, sizeof(probe), public_key, &signature,
-                            algorithm, NULL);
+        rv = VFY_VerifyData(probe, sizeof(probe), public_key, &signature, algorithm, NULL);
     if (rv != SECSuccess)
         error = PR_GetError();
     Py_END_ALLOW_THREADS
-
-    if (rv != SECSuccess) {
-        if (error == SEC_ERROR_BAD_SIGNATURE)
-            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error,
-                          "%s: the private key does not match the certificate", what);
-        else
-            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error,
-                          "%s: checking that the private key matches the certificate", what);
-        goto done;
-    }
-    result = 0;
-
-done:
     SECITEM_FreeItem(&signature, PR_FALSE);
     SECKEY_DestroyPublicKey(public_key);
-    return result;
+    if (rv == SECSuccess)
+        return 0;
+    if (error == SEC_ERROR_BAD_SIGNATURE)
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error,
+                      "%s: the private key does not match the certificate", what);
+    else
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error,
+                      "%s: checking that the private key matches the certificate", what);
+    return -1;
 }

@@ -1,24 +1,30 @@
-/* What TLS sockets and TLS buffers share: putting TLS on a descriptor from
- * a context's model, with this connection's hooks, and reading back what
- * the handshake negotiated. One path, whatever carries the bytes. */
+/* The base type of TLS sockets and TLS buffers, and everything they share:
+ * putting TLS on a descriptor from a context's model with this
+ * connection's hooks, reading application data up to the peer's
+ * close_notify, and what the handshake negotiated. One path, whatever
+ * carries the bytes. */
 #include "config.h"
 #include "tls_nss.h"
 
+#include <stddef.h>
+
 #define CLOSE_NOTIFY 0
 
-void
-tls_nss_conn_init(tls_nss_conn *conn, tls_nss_context *ctx, PyObject *owner)
+tls_nss_conn *
+tls_nss_conn_new(PyTypeObject *type, tls_nss_context *ctx, PyObject *owner)
 {
-    conn->fd = NULL;
+    tls_nss_conn *conn = PyObject_GC_New(tls_nss_conn, type);
+
+    if (conn == NULL)
+        return NULL;
+    /* Subtypes' own fields follow the base's; start them all zeroed. */
+    memset((char *)conn + offsetof(tls_nss_conn, fd), 0,
+           (size_t)type->tp_basicsize - offsetof(tls_nss_conn, fd));
     conn->ctx = (tls_nss_context *)Py_NewRef((PyObject *)ctx);
     conn->owner = Py_NewRef(owner);
     conn->check.policy = &ctx->trust;
-    conn->check.hostname = NULL;
-    conn->check.verify_error = 0;
-    conn->peer[0] = '\0';
-    conn->handshake_done = PR_FALSE;
-    conn->close_notify_received = PR_FALSE;
-    conn->close_notify_sent = PR_FALSE;
+    PyObject_GC_Track(conn);
+    return conn;
 }
 
 int
@@ -33,20 +39,6 @@ tls_nss_conn_set_hostname(tls_nss_conn *conn, const char *hostname)
     }
     memcpy(conn->check.hostname, hostname, size);
     return 0;
-}
-
-void
-tls_nss_conn_release(tls_nss_conn *conn)
-{
-    if (conn->fd != NULL) {
-        PR_Close(conn->fd);
-        conn->fd = NULL;
-    }
-    PyMem_Free(conn->check.hostname);
-    conn->check.hostname = NULL;
-    /* The context outlives every descriptor imported from its model. */
-    Py_CLEAR(conn->ctx);
-    Py_CLEAR(conn->owner);
 }
 
 /* ---- NSS callbacks (run without the GIL) ---- */
@@ -80,7 +72,7 @@ install_hooks(tls_nss_conn *conn, PRFileDesc *fd, PRBool as_server)
         return SECFailure;
     if (!as_server)
         return SSL_GetClientAuthDataHook(fd, tls_nss_client_auth_data_hook, &conn->check);
-    if (conn->ctx->group_count > 1)
+    if (conn->ctx->groups.count > 1)
         return SSL_SNISocketConfigHook(fd, choose_name_group, conn);
     return SECSuccess;
 }
@@ -101,12 +93,12 @@ choose_name_group(PRFileDesc *fd, const SECItem *names, PRUint32 count, void *ar
             continue;
         memcpy(name, names[i].data, names[i].len);
         name[names[i].len] = '\0';
-        for (Py_ssize_t g = 0; g < ctx->group_count; g++) {
-            if (CERT_VerifyCertName(ctx->groups[g].leaf, name) != SECSuccess)
+        for (Py_ssize_t g = 0; g < ctx->groups.count; g++) {
+            if (CERT_VerifyCertName(ctx->groups.items[g].leaf, name) != SECSuccess)
                 continue;
             if (g == 0)
                 return (PRInt32)i; /* the connection has group 0 already */
-            if (SSL_ReconfigFD(ctx->groups[g].model, fd) == NULL ||
+            if (SSL_ReconfigFD(ctx->groups.items[g].model, fd) == NULL ||
                 install_hooks(conn, fd, PR_TRUE) != SECSuccess)
                 return SSL_SNI_SEND_ALERT;
             return (PRInt32)i;
@@ -164,6 +156,46 @@ tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn, PRErrorCode erro
     return tls_nss_raise(st, TLS_NSS_ERROR, error, "%s %s", operation, conn->peer);
 }
 
+/* ---- reading up to close_notify ---- */
+
+PyObject *
+tls_nss_conn_raise_ragged_eof(tls_nss_conn *conn, const char *operation)
+{
+    return tls_nss_raise(tls_nss_state_of((PyObject *)conn), TLS_NSS_RAGGED_EOF,
+                         PR_END_OF_FILE_ERROR,
+                         "%s %s: the transport ended without the peer's TLS close_notify "
+                         "(ragged EOF)", operation, conn->peer);
+}
+
+Py_ssize_t
+tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, char *out, Py_ssize_t count,
+                  const char *operation)
+{
+    if (count == 0 || conn->close_notify_received)
+        return 0;
+    if (count > PR_INT32_MAX)
+        count = PR_INT32_MAX;
+    Py_ssize_t got = read_once(conn, out, count);
+    if (got == 0 && !conn->close_notify_received) {
+        tls_nss_conn_raise_ragged_eof(conn, operation);
+        return -1;
+    }
+    return got;
+}
+
+int
+tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once)
+{
+    char scratch[4096];
+    Py_ssize_t got = 1;
+
+    while (!conn->close_notify_received && got > 0 && conn->fd != NULL)
+        got = read_once(conn, scratch, sizeof(scratch));
+    if (got < 0)
+        return -1;
+    return conn->close_notify_received ? 1 : 0;
+}
+
 /* ---- what was negotiated ---- */
 
 static int
@@ -191,9 +223,10 @@ enum_or_value(PyObject *enum_type, PyObject *value)
     return member;
 }
 
-PyObject *
-tls_nss_conn_cipher(tls_nss_state *st, const tls_nss_conn *conn)
+static PyObject *
+conn_cipher(tls_nss_conn *conn, PyObject *unused)
 {
+    tls_nss_state *st = tls_nss_state_of((PyObject *)conn);
     SSLChannelInfo info;
 
     if (!channel_info(conn, &info))
@@ -201,9 +234,10 @@ tls_nss_conn_cipher(tls_nss_state *st, const tls_nss_conn *conn)
     return enum_or_value(st->cipher_suite, PyLong_FromLong(info.cipherSuite));
 }
 
-PyObject *
-tls_nss_conn_negotiated_protocol(tls_nss_state *st, const tls_nss_conn *conn)
+static PyObject *
+conn_negotiated_protocol(tls_nss_conn *conn, PyObject *unused)
 {
+    tls_nss_state *st = tls_nss_state_of((PyObject *)conn);
     SSLNextProtoState state;
     unsigned char buf[256];
     unsigned int len = 0;
@@ -217,24 +251,24 @@ tls_nss_conn_negotiated_protocol(tls_nss_state *st, const tls_nss_conn *conn)
     return enum_or_value(st->next_protocol, PyBytes_FromStringAndSize((const char *)buf, len));
 }
 
-PyObject *
-tls_nss_conn_tls_version(tls_nss_state *st, const tls_nss_conn *conn)
+static PyObject *
+conn_negotiated_tls_version(tls_nss_conn *conn, void *closure)
 {
+    tls_nss_state *st = tls_nss_state_of((PyObject *)conn);
     SSLChannelInfo info;
     const char *name;
 
     if (!channel_info(conn, &info))
         Py_RETURN_NONE;
-    switch (info.protocolVersion) {
-    case SSL_LIBRARY_VERSION_TLS_1_2: name = "TLSv1.2"; break;
-    case SSL_LIBRARY_VERSION_TLS_1_3: name = "TLSv1.3"; break;
-    default: Py_RETURN_NONE; /* older versions have no TLSVersion member */
-    }
+    /* Older versions have no TLSVersion member. */
+    name = tls_nss_version_name(info.protocolVersion);
+    if (name == NULL)
+        Py_RETURN_NONE;
     return PyObject_CallFunction(st->tls_version, "s", name);
 }
 
-PyObject *
-tls_nss_conn_peercert(const tls_nss_conn *conn)
+static PyObject *
+conn_getpeercert(tls_nss_conn *conn, PyObject *unused)
 {
     CERTCertificate *cert;
 
@@ -248,3 +282,88 @@ tls_nss_conn_peercert(const tls_nss_conn *conn)
     CERT_DestroyCertificate(cert);
     return der;
 }
+
+static PyObject *
+conn_get_context(tls_nss_conn *conn, void *closure)
+{
+    if (conn->owner == NULL)
+        Py_RETURN_NONE;
+    return Py_NewRef(conn->owner);
+}
+
+/* ---- the type ---- */
+
+int
+tls_nss_conn_traverse(tls_nss_conn *conn, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(conn));
+    Py_VISIT(conn->ctx);
+    Py_VISIT(conn->owner);
+    return 0;
+}
+
+static int
+conn_clear(tls_nss_conn *conn)
+{
+    /* `ctx` stays: the descriptor was imported from its model. */
+    Py_CLEAR(conn->owner);
+    return 0;
+}
+
+static void
+conn_dealloc(tls_nss_conn *conn)
+{
+    PyTypeObject *type = Py_TYPE(conn);
+
+    PyObject_GC_UnTrack(conn);
+    if (conn->fd != NULL) {
+        /* A connection dropped without close(): its close_notify goes out
+         * only if it can without waiting, as the GIL is held here. */
+        PRSocketOptionData option = {PR_SockOpt_Nonblocking, {.non_blocking = PR_TRUE}};
+        PR_SetSocketOption(conn->fd, &option);
+        PR_Close(conn->fd);
+        conn->fd = NULL;
+    }
+    PyMem_Free(conn->check.hostname);
+    /* The context outlives every descriptor imported from its model. */
+    Py_CLEAR(conn->ctx);
+    Py_CLEAR(conn->owner);
+    type->tp_free(conn);
+    Py_DECREF(type);
+}
+
+static PyMethodDef conn_methods[] = {
+    {"cipher", (PyCFunction)conn_cipher, METH_NOARGS,
+     "cipher()\n--\n\nThe negotiated CipherSuite (an int if unnamed), or None."},
+    {"negotiated_protocol", (PyCFunction)conn_negotiated_protocol, METH_NOARGS,
+     "negotiated_protocol()\n--\n\nThe ALPN protocol (NextProtocol or bytes), or None."},
+    {"getpeercert", (PyCFunction)conn_getpeercert, METH_NOARGS,
+     "getpeercert()\n--\n\nThe peer's certificate as DER bytes, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef conn_getset[] = {
+    {"context", (getter)conn_get_context, NULL, "The context this connection was made by.",
+     NULL},
+    {"negotiated_tls_version", (getter)conn_negotiated_tls_version, NULL,
+     "The negotiated TLSVersion, or None.", NULL},
+    {NULL},
+};
+
+static PyType_Slot conn_slots[] = {
+    {Py_tp_doc, "What TLS sockets and TLS buffers share."},
+    {Py_tp_dealloc, conn_dealloc},
+    {Py_tp_traverse, tls_nss_conn_traverse},
+    {Py_tp_clear, conn_clear},
+    {Py_tp_methods, conn_methods},
+    {Py_tp_getset, conn_getset},
+    {0, NULL},
+};
+
+PyType_Spec tls_nss_connection_spec = {
+    .name = "tls_nss._nss.TLSConnection",
+    .basicsize = sizeof(tls_nss_conn),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE |
+             TLS_NSS_NOT_INSTANTIABLE,
+    .slots = conn_slots,
+};

@@ -1,156 +1,39 @@
-/* The tls_nss._nss module: its definition, state and NSS start-up. */
+/* The tls_nss._nss module: its definition, its state, and its functions. */
 #include "config.h"
 #include "tls_nss.h"
 
-#include <unistd.h>
-
-/* NSS keeps its state per process, whatever the number of interpreters or
- * module instances, so its start-up is process-wide too. NSS_InitContext
- * reference-counts, so other NSS users in the process keep working. */
-static PRCallOnceType nss_once;
-static NSSInitContext *nss_context;
-static PRErrorCode nss_init_error;
-/* TLS_NSS_DB, as given to the first initialize(). */
-static char nss_db[1024];
-static PRBool nss_db_read_write;
-
-static PRStatus
-start_nss(void)
+PyObject *
+tls_nss_get_field(PyObject *obj, const char *name)
 {
-    PRUint32 flags = NSS_INIT_NOROOTINIT | NSS_INIT_OPTIMIZESPACE;
-
-    if (!nss_db_read_write)
-        flags |= NSS_INIT_READONLY;
-    if (nss_db[0] == '\0') {
-        /* No certificate or module database unless one is asked for: trust
-         * comes from each context's own anchors or from the system's
-         * roots, loaded on demand, and nothing is ever written. */
-        flags |= NSS_INIT_NOCERTDB | NSS_INIT_NOMODDB | NSS_INIT_FORCEOPEN;
-        nss_context = NSS_InitContext("", "", "", "", NULL, flags);
+    PyObject *value = PyObject_GetAttrString(obj, name);
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%.100s has no field '%s'", Py_TYPE(obj)->tp_name, name);
     }
-    else {
-        /* A database that cannot be opened is an error, not an empty one. */
-        nss_context = NSS_InitContext(nss_db, "", "", SECMOD_DB, NULL, flags);
-    }
-    if (nss_context == NULL) {
-        nss_init_error = PR_GetError();
-        return PR_FAILURE;
-    }
-    tls_nss_tokens_start(nss_db[0] ? nss_db : NULL);
-    return PR_SUCCESS;
+    return value;
 }
 
-static int
-start_nss_once(tls_nss_state *st)
+PRStatus
+tls_nss_call_once(PRCallOnceType *once, PRCallOnceWithArgFN setup, void *arg)
 {
     PRStatus status;
 
-    if (nss_context != NULL)
-        return 0;
     Py_BEGIN_ALLOW_THREADS
-    status = PR_CallOnce(&nss_once, start_nss);
+    status = PR_CallOnceWithArg(once, setup, arg);
     Py_END_ALLOW_THREADS
-    if (status != PR_SUCCESS || nss_context == NULL) {
-        if (nss_db[0] != '\0')
-            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, nss_init_error,
-                          "initialising NSS with the database %s (TLS_NSS_DB)", nss_db);
-        else
-            tls_nss_raise(st, TLS_NSS_ERROR, nss_init_error, "initialising NSS");
-        return -1;
-    }
-    return 0;
-}
-
-/* p11-kit's proxy reaches every token registered with p11-kit (SoftHSM,
- * OpenSC, TPM2), as on Fedora, where NSS loads it itself. Returns the
- * library when it is loaded, Py_None when it is not installed. */
-static PyObject *
-load_p11_kit_proxy(tls_nss_state *st)
-{
-    if (access(TLS_NSS_P11_KIT_PROXY, R_OK) != 0)
-        Py_RETURN_NONE;
-    if (tls_nss_load_module(st, "p11-kit-proxy", TLS_NSS_P11_KIT_PROXY) < 0)
-        return NULL;
-    return PyUnicode_FromString(TLS_NSS_P11_KIT_PROXY);
-}
-
-static int
-load_modules(tls_nss_state *st, PyObject *modules)
-{
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(modules); i++) {
-        const char *name, *library;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(modules, i), "ss;a module is (name, library)",
-                              &name, &library) ||
-            tls_nss_load_module(st, name, library) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-int
-tls_nss_ensure_nss(tls_nss_state *st)
-{
-    /* Nothing may reach SSL before the policy is settled: SSL takes the
-     * policy over only once, when it initialises. */
-    if (!tls_nss_policy_ready()) {
-        tls_nss_raise(st, TLS_NSS_ERROR, 0,
-                      "using NSS: tls_nss._nss.initialize() has not succeeded");
-        return -1;
-    }
-    return 0;
+    return status;
 }
 
 static PyObject *
 initialize(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"policy_config", "allow_entries", "nss_db", "read_write",
-                               "modules", "p11_kit_proxy", NULL};
-    tls_nss_state *st = PyModule_GetState(module);
-    const char *config, *db = NULL;
-    PyObject *entries, *modules = NULL, *proxy, *database, *outcome;
-    int read_write = 0, use_proxy = 1;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "zO!|$zpO!p:initialize", keywords, &config,
-                                     &PyList_Type, &entries, &db, &read_write,
-                                     &PyList_Type, &modules, &use_proxy))
-        return NULL;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
-        if (!PyUnicode_Check(PyList_GET_ITEM(entries, i))) {
-            PyErr_SetString(PyExc_TypeError, "allow_entries must be a list of str");
-            return NULL;
-        }
-    }
-    if (nss_context == NULL && db != NULL) {
-        if (strlen(db) >= sizeof(nss_db)) {
-            PyErr_SetString(PyExc_ValueError, "nss_db is too long");
-            return NULL;
-        }
-        strcpy(nss_db, db);
-        nss_db_read_write = read_write ? PR_TRUE : PR_FALSE;
-    }
-    if (start_nss_once(st) < 0)
-        return NULL;
-    outcome = tls_nss_apply_policy(st, config, entries);
-    if (outcome == NULL)
-        return NULL;
-    /* Modules come after the policy, which must settle before anything
-     * else touches NSS's algorithms; each loads once. */
-    proxy = use_proxy ? load_p11_kit_proxy(st) : Py_NewRef(Py_None);
-    database = nss_db[0] ? PyUnicode_FromString(nss_db) : Py_NewRef(Py_None);
-    if (proxy == NULL || database == NULL ||
-        (modules != NULL && load_modules(st, modules) < 0) ||
-        PyDict_SetItemString(outcome, "p11_kit_proxy", proxy) < 0 ||
-        PyDict_SetItemString(outcome, "nss_db", database) < 0)
-        Py_CLEAR(outcome);
-    Py_XDECREF(proxy);
-    Py_XDECREF(database);
-    return outcome;
+    return tls_nss_initialize(PyModule_GetState(module), args, kwargs);
 }
 
 static PyObject *
 is_initialized(PyObject *module, PyObject *unused)
 {
-    return PyBool_FromLong(nss_context != NULL);
+    return PyBool_FromLong(tls_nss_is_started());
 }
 
 static PyObject *
@@ -200,6 +83,24 @@ system_trust(PyObject *module, PyObject *unused)
     return tls_nss_system_trust_info();
 }
 
+static PyObject *
+check_settings(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"settings", "policy", NULL};
+    tls_nss_state *st = PyModule_GetState(module);
+    tls_nss_settings settings;
+    PyObject *object;
+    const char *policy;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os:check_settings", keywords, &object,
+                                     &policy) ||
+        tls_nss_ensure_nss(st) < 0 ||
+        tls_nss_settings_read(st, object, policy, &settings) < 0)
+        return NULL;
+    tls_nss_settings_clear(&settings);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"initialize", (PyCFunction)(void (*)(void))initialize, METH_VARARGS | METH_KEYWORDS,
      "initialize(policy_config, allow_entries, *, nss_db=None, read_write=False,\n"
@@ -209,6 +110,11 @@ static PyMethodDef module_methods[] = {
      "(name, library) PKCS#11 modules. Returns {'applied_by': 'tls_nss'|'nss'|\n"
      "'nobody', 'ignored': [entries], 'p11_kit_proxy': library or None,\n"
      "'nss_db': nss_db or None}."},
+    {"check_settings", (PyCFunction)(void (*)(void))check_settings,
+     METH_VARARGS | METH_KEYWORDS,
+     "check_settings(settings, policy)\n--\n\n"
+     "Raise ConfigurationError if NSS cannot use these tls_nss._config.Settings\n"
+     "or the crypto policy (described as `policy` in messages) forbids them."},
     {"is_initialized", is_initialized, METH_NOARGS,
      "is_initialized()\n--\n\nWhether NSS has been started in this process."},
     {"tokens", list_tokens, METH_NOARGS,
@@ -240,10 +146,10 @@ import_attr(const char *module_name, const char *attr)
 }
 
 static PyTypeObject *
-add_type(PyObject *module, PyType_Spec *spec)
+add_type(PyObject *module, PyType_Spec *spec, PyTypeObject *base)
 {
     PyTypeObject *type =
-        (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, NULL);
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, (PyObject *)base);
     if (type == NULL)
         return NULL;
     if (PyModule_AddType(module, type) < 0) {
@@ -258,17 +164,21 @@ module_exec(PyObject *module)
 {
     tls_nss_state *st = PyModule_GetState(module);
 
-    st->context_type = add_type(module, &tls_nss_context_spec);
+    st->context_type = add_type(module, &tls_nss_context_spec, NULL);
     if (st->context_type == NULL)
         return -1;
-    st->socket_type = add_type(module, &tls_nss_socket_spec);
+    st->connection_type = add_type(module, &tls_nss_connection_spec, NULL);
+    if (st->connection_type == NULL)
+        return -1;
+    st->socket_type = add_type(module, &tls_nss_socket_spec, st->connection_type);
     if (st->socket_type == NULL)
         return -1;
-    st->buffer_type = add_type(module, &tls_nss_buffer_spec);
+    st->buffer_type = add_type(module, &tls_nss_buffer_spec, st->connection_type);
     if (st->buffer_type == NULL)
         return -1;
 #if PY_VERSION_HEX < 0x030A0000
     /* Py_TPFLAGS_DISALLOW_INSTANTIATION arrived in 3.10. */
+    st->connection_type->tp_new = NULL;
     st->socket_type->tp_new = NULL;
     st->buffer_type->tp_new = NULL;
 #endif
@@ -293,6 +203,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     tls_nss_state *st = PyModule_GetState(module);
     Py_VISIT(st->context_type);
+    Py_VISIT(st->connection_type);
     Py_VISIT(st->socket_type);
     Py_VISIT(st->buffer_type);
     Py_VISIT(st->make_error);
@@ -307,6 +218,7 @@ module_clear(PyObject *module)
 {
     tls_nss_state *st = PyModule_GetState(module);
     Py_CLEAR(st->context_type);
+    Py_CLEAR(st->connection_type);
     Py_CLEAR(st->socket_type);
     Py_CLEAR(st->buffer_type);
     Py_CLEAR(st->make_error);

@@ -39,7 +39,7 @@ tls_nss_pin_source_new(PyObject *callback)
     return pins;
 }
 
-void
+static void
 tls_nss_pin_source_forget_uri_pin(tls_nss_pin_source *pins)
 {
     if (pins->uri_pin != NULL) {

@@ -4,7 +4,8 @@
  * policyOnly module. Loading that module sets NSS's algorithm policy and
  * its option limits (versions, key sizes); SSL reads them once, when it
  * first initialises, so the policy is applied before any SSL call.
- * tls_nss._policy finds and parses the file; this file applies and reports. */
+ * tls_nss._policy_file finds and parses the file; this file applies it,
+ * reports it, and answers what it allows. */
 #include "config.h"
 #include "tls_nss.h"
 
@@ -163,7 +164,10 @@ done:
     return result;
 }
 
-/* What applying the policy did, once per process like NSS's policy. */
+/* What applying the policy did, once per process like NSS's policy.
+ * Written inside the once; `ready` is set last, atomically, for readers
+ * outside it. */
+static PRInt32 ready;
 static struct {
     const char *applied_by; /* "tls_nss", "nss" or "nobody" */
     char **ignored;         /* never freed: it describes the process */
@@ -216,10 +220,14 @@ start_ssl:
     /* SSL takes the policy over when it initialises, on its first socket;
      * make that happen now rather than leave it to chance. */
     {
-        PRFileDesc *probe = SSL_ImportFD(NULL, PR_NewTCPSocket());
+        PRFileDesc *tcp = PR_NewTCPSocket();
+        PRFileDesc *probe = tcp ? SSL_ImportFD(NULL, tcp) : NULL;
         if (probe != NULL)
             PR_Close(probe);
+        else if (tcp != NULL)
+            PR_Close(tcp);
     }
+    PR_ATOMIC_SET(&ready, 1);
     return PR_SUCCESS;
 }
 
@@ -228,7 +236,7 @@ static PRCallOnceType policy_once;
 PRBool
 tls_nss_policy_ready(void)
 {
-    return outcome.applied_by != NULL;
+    return PR_ATOMIC_ADD(&ready, 0) != 0;
 }
 
 PyObject *
@@ -250,11 +258,9 @@ tls_nss_apply_policy(tls_nss_state *st, const char *config, PyObject *allow_entr
             }
         }
     }
-    Py_BEGIN_ALLOW_THREADS
-    status = PR_CallOnceWithArg(&policy_once, apply_once, &request);
-    Py_END_ALLOW_THREADS
+    status = tls_nss_call_once(&policy_once, apply_once, &request);
     PyMem_Free(request.entries);
-    if (status != PR_SUCCESS || outcome.applied_by == NULL)
+    if (status != PR_SUCCESS || !tls_nss_policy_ready())
         return tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, outcome.error,
                              "applying the crypto policy: NSS rejected it");
 
@@ -390,7 +396,10 @@ tls_nss_policy_report(void)
         }
         Py_DECREF(v);
     }
-    report = Py_BuildValue("{s:(ii),s:O,s:O,s:O,s:O}", "versions", range.min, range.max,
+    char low[8], high[8];
+    report = Py_BuildValue("{s:(ii),s:(ss),s:O,s:O,s:O,s:O}", "versions", range.min, range.max,
+                           "version_names", tls_nss_describe_version(range.min, low, sizeof(low)),
+                           tls_nss_describe_version(range.max, high, sizeof(high)),
                            "cipher_suites", suites, "groups", groups,
                            "signature_schemes", schemes, "minimum_key_sizes", sizes);
 done:

@@ -1,8 +1,9 @@
 /* TLS sockets: a TCP socket imported from a context's model.
  *
- * Every call that can block runs without the GIL. Such a call may be in
- * flight in one thread while another closes the socket; the descriptor is
- * then only shut down, and the last call in flight releases it. */
+ * Every NSPR call that can block goes through one helper, run_blocking(),
+ * which runs it without the GIL. Such a call may be in flight in one thread
+ * while another closes the socket; the descriptor is then only shut down,
+ * and the last call in flight releases it. */
 #include "config.h"
 #include "tls_nss.h"
 
@@ -14,7 +15,6 @@
 #include <unistd.h>
 
 typedef struct {
-    PyObject_HEAD
     /* tls.fd is SSL over TCP, or, listening, a bare TCP socket. */
     tls_nss_conn tls;
     double timeout;         /* seconds; < 0 blocks, 0 never blocks */
@@ -39,16 +39,57 @@ release_fd(tls_nss_socket *self)
     Py_END_ALLOW_THREADS
 }
 
-#define BEGIN_IO(self) \
-    do { \
-        (self)->busy++; \
-        Py_BEGIN_ALLOW_THREADS
+/* ---- the one path of blocking I/O ---- */
 
-#define END_IO(self) \
-        Py_END_ALLOW_THREADS \
-        if (--(self)->busy == 0 && (self)->close_pending) \
-            release_fd(self); \
-    } while (0)
+typedef enum { CALL_HANDSHAKE, CALL_RECV, CALL_SEND, CALL_ACCEPT, CALL_SHUTDOWN } call_kind;
+
+typedef struct {
+    call_kind kind;
+    void *buf;             /* CALL_RECV, CALL_SEND */
+    PRInt32 len;
+    PRNetAddr *peer;       /* CALL_ACCEPT: the peer's address */
+    PRFileDesc *accepted;  /* CALL_ACCEPT: the new TCP connection */
+    PRErrorCode error;     /* when the call failed */
+} socket_call;
+
+static PRInt32
+perform(tls_nss_socket *self, socket_call *call)
+{
+    PRFileDesc *fd = self->tls.fd;
+
+    switch (call->kind) {
+    case CALL_HANDSHAKE:
+        return SSL_ForceHandshakeWithTimeout(fd, self->interval) == SECSuccess ? 0 : -1;
+    case CALL_RECV:
+        return PR_Recv(fd, call->buf, call->len, 0, self->interval);
+    case CALL_SEND:
+        return PR_Send(fd, call->buf, call->len, 0, self->interval);
+    case CALL_ACCEPT:
+        call->accepted = PR_Accept(fd, call->peer, self->interval);
+        return call->accepted != NULL ? 0 : -1;
+    case CALL_SHUTDOWN:
+        return PR_Shutdown(fd, PR_SHUTDOWN_SEND) == PR_SUCCESS ? 0 : -1;
+    }
+    return -1;
+}
+
+/* Runs one NSPR call that may block, without the GIL, and captures its
+ * error before the GIL is taken back. Returns its result (>= 0), or -1
+ * with the error in call->error. */
+static PRInt32
+run_blocking(tls_nss_socket *self, socket_call *call)
+{
+    PRInt32 result;
+
+    self->busy++;
+    Py_BEGIN_ALLOW_THREADS
+    result = perform(self, call);
+    call->error = result < 0 ? PR_GetError() : 0;
+    Py_END_ALLOW_THREADS
+    if (--self->busy == 0 && self->close_pending)
+        release_fd(self);
+    return result;
+}
 
 static int
 check_open(tls_nss_state *st, tls_nss_socket *self, const char *operation)
@@ -137,16 +178,11 @@ static tls_nss_socket *
 new_socket(tls_nss_context *ctx, PyObject *owner, double timeout)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
-    tls_nss_socket *self = PyObject_GC_New(tls_nss_socket, st->socket_type);
+    tls_nss_socket *self =
+        (tls_nss_socket *)tls_nss_conn_new(st->socket_type, ctx, owner);
 
-    if (self == NULL)
-        return NULL;
-    tls_nss_conn_init(&self->tls, ctx, owner);
-    self->busy = 0;
-    self->listening = PR_FALSE;
-    self->close_pending = PR_FALSE;
-    self->timeout = timeout;
-    PyObject_GC_Track(self);
+    if (self != NULL)
+        self->timeout = timeout;
     return self;
 }
 
@@ -172,18 +208,12 @@ start_tls(tls_nss_state *st, tls_nss_socket *self, PRFileDesc *tcp, PRBool as_se
     if (apply_timeout(st, self, self->timeout) < 0)
         return -1;
 
-    SECStatus rv;
-    PRErrorCode error = 0;
-    BEGIN_IO(self);
-    rv = SSL_ForceHandshakeWithTimeout(self->tls.fd, self->interval);
-    if (rv != SECSuccess)
-        error = PR_GetError();
-    END_IO(self);
-    if (rv != SECSuccess) {
+    socket_call call = {.kind = CALL_HANDSHAKE};
+    if (run_blocking(self, &call) < 0) {
         /* A non-blocking socket finishes its handshake in recv or send. */
-        if (error == PR_WOULD_BLOCK_ERROR)
+        if (call.error == PR_WOULD_BLOCK_ERROR)
             return 0;
-        tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_READ, "TLS handshake with");
+        tls_nss_conn_raise(st, &self->tls, call.error, TLS_NSS_WANT_READ, "TLS handshake with");
         return -1;
     }
     self->tls.handshake_done = PR_TRUE;
@@ -297,16 +327,18 @@ sock_getsockname(tls_nss_socket *self, PyObject *unused)
     return address_tuple(&addr);
 }
 
+/* A listening socket has no peer, so the check differs from the above. */
 static PyObject *
 sock_getpeername(tls_nss_socket *self, PyObject *unused)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     PRNetAddr addr;
 
-    if (check_connection(st, self, "getpeername") < 0)
-        return NULL;
-    if (PR_GetPeerName(self->tls.fd, &addr) != PR_SUCCESS)
-        return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "reading the peer's address");
+    if (check_connection(st, self, "getpeername") < 0 ||
+        PR_GetPeerName(self->tls.fd, &addr) != PR_SUCCESS)
+        return PyErr_Occurred() ? NULL
+                                : tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(),
+                                                "reading the peer's address");
     return address_tuple(&addr);
 }
 
@@ -320,13 +352,25 @@ sock_fileno(tls_nss_socket *self, PyObject *unused)
 
 /* ---- data ---- */
 
+/* One read for recv(): the count, or -1 with the exception set. */
+static Py_ssize_t
+receive_once(tls_nss_conn *conn, char *buf, Py_ssize_t len)
+{
+    tls_nss_socket *self = (tls_nss_socket *)conn;
+    socket_call call = {.kind = CALL_RECV, .buf = buf, .len = (PRInt32)len};
+    PRInt32 got = run_blocking(self, &call);
+
+    if (got < 0)
+        tls_nss_conn_raise(tls_nss_state_of((PyObject *)self), conn, call.error,
+                           TLS_NSS_WANT_READ, "receiving from");
+    return got;
+}
+
 static PyObject *
 sock_recv(tls_nss_socket *self, PyObject *arg)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     Py_ssize_t size = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
-    PRInt32 got;
-    PRErrorCode error = 0;
 
     if (size == -1 && PyErr_Occurred())
         return NULL;
@@ -338,51 +382,30 @@ sock_recv(tls_nss_socket *self, PyObject *arg)
         return NULL;
     if (size > PR_INT32_MAX)
         size = PR_INT32_MAX;
-    if (size == 0 || self->tls.close_notify_received)
-        return PyBytes_FromStringAndSize(NULL, 0);
-
     PyObject *data = PyBytes_FromStringAndSize(NULL, size);
     if (data == NULL)
         return NULL;
-    BEGIN_IO(self);
-    got = PR_Recv(self->tls.fd, PyBytes_AS_STRING(data), (PRInt32)size, 0, self->interval);
-    if (got < 0)
-        error = PR_GetError();
-    END_IO(self);
-
+    Py_ssize_t got = tls_nss_conn_read(&self->tls, receive_once, PyBytes_AS_STRING(data), size,
+                                       "receiving from");
     if (got < 0) {
         Py_DECREF(data);
-        return tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_READ, "receiving from");
-    }
-    if (got == 0 && !self->tls.close_notify_received) {
-        Py_DECREF(data);
-        return tls_nss_raise(st, TLS_NSS_RAGGED_EOF, PR_END_OF_FILE_ERROR,
-                             "receiving from %s: the connection ended without a TLS "
-                             "close_notify (ragged EOF)", self->tls.peer);
+        return NULL;
     }
     if (got != size && _PyBytes_Resize(&data, got) < 0)
         return NULL;
     return data;
 }
 
-/* Sends what it can of `view`; returns the count, or -1 with an error. */
+/* Sends what it can of `bytes`; returns the count, or -1 with an error. */
 static Py_ssize_t
 send_some(tls_nss_state *st, tls_nss_socket *self, const char *bytes, Py_ssize_t len)
 {
-    PRInt32 sent;
-    PRErrorCode error = 0;
+    socket_call call = {.kind = CALL_SEND, .buf = (void *)bytes,
+                        .len = len > PR_INT32_MAX ? PR_INT32_MAX : (PRInt32)len};
+    PRInt32 sent = run_blocking(self, &call);
 
-    if (len > PR_INT32_MAX)
-        len = PR_INT32_MAX;
-    BEGIN_IO(self);
-    sent = PR_Send(self->tls.fd, bytes, (PRInt32)len, 0, self->interval);
     if (sent < 0)
-        error = PR_GetError();
-    END_IO(self);
-    if (sent < 0) {
-        tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_WRITE, "sending to");
-        return -1;
-    }
+        tls_nss_conn_raise(st, &self->tls, call.error, TLS_NSS_WANT_WRITE, "sending to");
     return sent;
 }
 
@@ -434,18 +457,13 @@ sock_sendall(tls_nss_socket *self, PyObject *arg)
 static int
 send_close_notify(tls_nss_state *st, tls_nss_socket *self)
 {
-    PRStatus status;
-    PRErrorCode error = 0;
+    socket_call call = {.kind = CALL_SHUTDOWN};
 
     if (self->tls.close_notify_sent || !self->tls.handshake_done)
         return 0;
-    BEGIN_IO(self);
-    status = PR_Shutdown(self->tls.fd, PR_SHUTDOWN_SEND);
-    if (status != PR_SUCCESS)
-        error = PR_GetError();
-    END_IO(self);
-    if (status != PR_SUCCESS && error == PR_WOULD_BLOCK_ERROR) {
-        tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_WRITE, "sending close_notify to");
+    if (run_blocking(self, &call) < 0 && call.error == PR_WOULD_BLOCK_ERROR) {
+        tls_nss_conn_raise(st, &self->tls, call.error, TLS_NSS_WANT_WRITE,
+                           "sending close_notify to");
         return -1;
     }
     /* A peer that has already gone needs no close_notify. */
@@ -453,26 +471,44 @@ send_close_notify(tls_nss_state *st, tls_nss_socket *self)
     return 0;
 }
 
-/* Reads, and drops, whatever comes before the peer's close_notify. */
-static int
-await_close_notify(tls_nss_state *st, tls_nss_socket *self)
+/* One read while awaiting close_notify: a peer that is gone ends the wait
+ * as EOF does; only a wait that could not finish is an error. */
+static Py_ssize_t
+read_before_close(tls_nss_conn *conn, char *buf, Py_ssize_t len)
 {
-    char scratch[4096];
-    PRInt32 got = 1;
-    PRErrorCode error = 0;
+    socket_call call = {.kind = CALL_RECV, .buf = buf, .len = (PRInt32)len};
+    PRInt32 got = run_blocking((tls_nss_socket *)conn, &call);
 
-    while (!self->tls.close_notify_received && got > 0 && self->tls.fd != NULL) {
-        BEGIN_IO(self);
-        got = PR_Recv(self->tls.fd, scratch, sizeof(scratch), 0, self->interval);
-        if (got < 0)
-            error = PR_GetError();
-        END_IO(self);
+    if (got >= 0)
+        return got;
+    if (call.error != PR_WOULD_BLOCK_ERROR && call.error != PR_IO_TIMEOUT_ERROR)
+        return 0;
+    tls_nss_conn_raise(tls_nss_state_of((PyObject *)conn), conn, call.error, TLS_NSS_WANT_READ,
+                       "awaiting close_notify from");
+    return -1;
+}
+
+/* close() and leaving a with block: close_notify, then, unless `force`,
+ * the peer's close_notify, then the descriptor. */
+static int
+close_socket(tls_nss_state *st, tls_nss_socket *self, PRBool force)
+{
+    if (self->tls.fd == NULL || self->close_pending)
+        return 0;
+    if (self->busy) {
+        /* Wake the calls in flight; the last of them releases the fd. */
+        self->close_pending = PR_TRUE;
+        shutdown(PR_FileDesc2NativeHandle(self->tls.fd), SHUT_RDWR);
+        return 0;
     }
-    if (got < 0 && (error == PR_WOULD_BLOCK_ERROR || error == PR_IO_TIMEOUT_ERROR)) {
-        tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_READ, "awaiting close_notify from");
-        return -1;
+    if (!self->listening) {
+        if (send_close_notify(st, self) < 0)
+            return -1;
+        if (!force && self->tls.handshake_done &&
+            tls_nss_conn_drain(&self->tls, read_before_close) < 0)
+            return -1;
     }
-    /* Anything else means the peer is gone, which ends the wait too. */
+    release_fd(self);
     return 0;
 }
 
@@ -480,26 +516,12 @@ static PyObject *
 sock_close(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"force", NULL};
-    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     int force = 0;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:close", keywords, &force))
         return NULL;
-    if (self->tls.fd == NULL || self->close_pending)
-        Py_RETURN_NONE;
-    if (self->busy) {
-        /* Wake the calls in flight; the last of them releases the fd. */
-        self->close_pending = PR_TRUE;
-        shutdown(PR_FileDesc2NativeHandle(self->tls.fd), SHUT_RDWR);
-        Py_RETURN_NONE;
-    }
-    if (!self->listening) {
-        if (send_close_notify(st, self) < 0)
-            return NULL;
-        if (!force && self->tls.handshake_done && await_close_notify(st, self) < 0)
-            return NULL;
-    }
-    release_fd(self);
+    if (close_socket(tls_nss_state_of((PyObject *)self), self, force ? PR_TRUE : PR_FALSE) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -512,16 +534,8 @@ sock_enter(tls_nss_socket *self, PyObject *unused)
 static PyObject *
 sock_exit(tls_nss_socket *self, PyObject *args)
 {
-    PyObject *kwargs = Py_BuildValue("{s:O}", "force", Py_True);
-    if (kwargs == NULL)
+    if (close_socket(tls_nss_state_of((PyObject *)self), self, PR_TRUE) < 0)
         return NULL;
-    PyObject *empty = PyTuple_New(0);
-    PyObject *result = empty ? sock_close(self, empty, kwargs) : NULL;
-    Py_XDECREF(empty);
-    Py_DECREF(kwargs);
-    if (result == NULL)
-        return NULL;
-    Py_DECREF(result);
     Py_RETURN_FALSE;
 }
 
@@ -553,20 +567,16 @@ sock_accept(tls_nss_socket *self, PyObject *unused)
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     PRNetAddr addr;
     PRFileDesc *tcp;
-    PRErrorCode error = 0;
 
     if (check_open(st, self, "accept") < 0)
         return NULL;
     if (!self->listening)
         return tls_nss_raise(st, TLS_NSS_ERROR, 0,
                              "accept: this socket is a connection, not a server socket");
-    BEGIN_IO(self);
-    tcp = PR_Accept(self->tls.fd, &addr, self->interval);
-    if (tcp == NULL)
-        error = PR_GetError();
-    END_IO(self);
-    if (tcp == NULL)
-        return tls_nss_conn_raise(st, &self->tls, error, TLS_NSS_WANT_READ, "accepting on");
+    socket_call call = {.kind = CALL_ACCEPT, .peer = &addr};
+    if (run_blocking(self, &call) < 0)
+        return tls_nss_conn_raise(st, &self->tls, call.error, TLS_NSS_WANT_READ, "accepting on");
+    tcp = call.accepted;
 
     tls_nss_socket *conn = new_socket(self->tls.ctx, self->tls.owner, self->timeout);
     if (conn == NULL) {
@@ -626,48 +636,6 @@ sock_getblocking(tls_nss_socket *self, PyObject *unused)
     return PyBool_FromLong(self->timeout != 0);
 }
 
-/* ---- what was negotiated ---- */
-
-static PyObject *
-sock_cipher(tls_nss_socket *self, PyObject *unused)
-{
-    if (self->listening)
-        Py_RETURN_NONE;
-    return tls_nss_conn_cipher(tls_nss_state_of((PyObject *)self), &self->tls);
-}
-
-static PyObject *
-sock_negotiated_protocol(tls_nss_socket *self, PyObject *unused)
-{
-    if (self->listening)
-        Py_RETURN_NONE;
-    return tls_nss_conn_negotiated_protocol(tls_nss_state_of((PyObject *)self), &self->tls);
-}
-
-static PyObject *
-sock_negotiated_tls_version(tls_nss_socket *self, void *closure)
-{
-    if (self->listening)
-        Py_RETURN_NONE;
-    return tls_nss_conn_tls_version(tls_nss_state_of((PyObject *)self), &self->tls);
-}
-
-static PyObject *
-sock_getpeercert(tls_nss_socket *self, PyObject *unused)
-{
-    if (self->listening)
-        Py_RETURN_NONE;
-    return tls_nss_conn_peercert(&self->tls);
-}
-
-static PyObject *
-sock_get_context(tls_nss_socket *self, void *closure)
-{
-    if (self->tls.owner == NULL)
-        Py_RETURN_NONE;
-    return Py_NewRef(self->tls.owner);
-}
-
 static PyObject *
 sock_repr(tls_nss_socket *self)
 {
@@ -676,39 +644,6 @@ sock_repr(tls_nss_socket *self)
 }
 
 /* ---- type ---- */
-
-static int
-sock_traverse(tls_nss_socket *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->tls.ctx);
-    Py_VISIT(self->tls.owner);
-    return 0;
-}
-
-static int
-sock_clear(tls_nss_socket *self)
-{
-    Py_CLEAR(self->tls.owner);
-    return 0;
-}
-
-static void
-sock_dealloc(tls_nss_socket *self)
-{
-    PyTypeObject *type = Py_TYPE(self);
-
-    PyObject_GC_UnTrack(self);
-    if (self->tls.fd != NULL) {
-        /* A socket dropped without close(): its close_notify goes out only
-         * if it can without waiting, as the GIL is held here. */
-        PRSocketOptionData option = {PR_SockOpt_Nonblocking, {.non_blocking = PR_TRUE}};
-        PR_SetSocketOption(self->tls.fd, &option);
-    }
-    tls_nss_conn_release(&self->tls);
-    type->tp_free(self);
-    Py_DECREF(type);
-}
 
 static PyMethodDef sock_methods[] = {
     {"recv", (PyCFunction)sock_recv, METH_O,
@@ -729,14 +664,8 @@ static PyMethodDef sock_methods[] = {
      "Return (TLS socket, address)."},
     {"getsockname", (PyCFunction)sock_getsockname, METH_NOARGS, "The local address."},
     {"getpeername", (PyCFunction)sock_getpeername, METH_NOARGS, "The peer's address."},
-    {"getpeercert", (PyCFunction)sock_getpeercert, METH_NOARGS,
-     "getpeercert()\n--\n\nThe peer's certificate as DER bytes, or None."},
     {"fileno", (PyCFunction)sock_fileno, METH_NOARGS,
      "fileno()\n--\n\nThe operating system's socket descriptor, or -1 once closed."},
-    {"cipher", (PyCFunction)sock_cipher, METH_NOARGS,
-     "cipher()\n--\n\nThe negotiated CipherSuite (an int if unnamed), or None."},
-    {"negotiated_protocol", (PyCFunction)sock_negotiated_protocol, METH_NOARGS,
-     "negotiated_protocol()\n--\n\nThe ALPN protocol (NextProtocol or bytes), or None."},
     {"settimeout", (PyCFunction)sock_settimeout, METH_O,
      "settimeout(timeout)\n--\n\nNone blocks, 0 never blocks, else seconds per call."},
     {"gettimeout", (PyCFunction)sock_gettimeout, METH_NOARGS, "The timeout in seconds, or None."},
@@ -750,31 +679,6 @@ static PyMethodDef sock_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyGetSetDef sock_getset[] = {
-    {"context", (getter)sock_get_context, NULL, "The context this socket was made by.", NULL},
-    {"negotiated_tls_version", (getter)sock_negotiated_tls_version, NULL,
-     "The negotiated TLSVersion, or None.", NULL},
-    {NULL},
-};
-
-static PyType_Slot sock_slots[] = {
-    {Py_tp_doc, "A TLS socket. Made by a context's connect(), or by accept()."},
-    {Py_tp_dealloc, sock_dealloc},
-    {Py_tp_traverse, sock_traverse},
-    {Py_tp_clear, sock_clear},
-    {Py_tp_repr, sock_repr},
-    {Py_tp_methods, sock_methods},
-    {Py_tp_getset, sock_getset},
-    {0, NULL},
-};
-
-PyType_Spec tls_nss_socket_spec = {
-    .name = "tls_nss.NSSTLSSocket",
-    .basicsize = sizeof(tls_nss_socket),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-#if PY_VERSION_HEX >= 0x030A0000
-             | Py_TPFLAGS_DISALLOW_INSTANTIATION
-#endif
-    ,
-    .slots = sock_slots,
-};
+TLS_NSS_CONNECTION_SUBTYPE(tls_nss_socket_spec, "tls_nss.NSSTLSSocket", tls_nss_socket,
+                           "A TLS socket. Made by a context's connect(), or by accept().",
+                           sock_repr, sock_methods);

@@ -1,17 +1,24 @@
 /* Shared declarations of the tls_nss._nss extension.
  *
- * The extension is split by responsibility:
- *   module.c   module definition, module state, process-wide NSS start-up
- *   errors.c   turning NSS/NSPR failures into the package's exceptions
- *   certs.c    certificates and private keys from DER
- *   trust.c    trust anchors, system roots, certificate verification hooks
- *   pins.c     PINs for PKCS#11 tokens: where they come from, logging in
- *   tokens.c   PKCS#11 tokens: modules, and objects and anchors by id
- *   policy.c   the system crypto policy: applied once, reported, enforced
- *   context.c  a configuration turned into an NSS model socket
- *   connection.c  what sockets and buffers share: import, hooks, results
- *   socket.c   TLS sockets imported from a context's model
- *   buffer.c   TLS buffers: the same over an in-memory NSPR I/O layer
+ * The extension is split by responsibility; docs/design.md has the map.
+ *   module.c      module definition, module state, the module's functions
+ *   startup.c     process-wide NSS start-up: database, policy, modules
+ *   errors.c      turning NSS/NSPR failures into the package's exceptions
+ *   policy.c      the system crypto policy: applied once, reported
+ *   settings.c    a configuration's protocol settings, checked against NSS
+ *   certs.c       certificates and private keys from DER; key pairing
+ *   pins.c        PINs for PKCS#11 tokens: where they come from, logging in
+ *   pkcs11_uri.c  ids: NSS nicknames and pkcs11: URIs, parsed
+ *   tokens.c      certificates and private keys found in tokens by id
+ *   modules.c     PKCS#11 modules: loading them, listing their tokens
+ *   anchors.c     trust anchors: from DER, NSS databases and tokens
+ *   trust.c       the system's roots and the certificate hooks
+ *   chains.c      signing chains: loaded, and configured on server models
+ *   context.c     a configuration turned into NSS model sockets
+ *   connection.c  the base type of sockets and buffers: import, results
+ *   socket.c      TLS sockets, and the one path of their blocking I/O
+ *   memio.c       an NSPR I/O layer over two in-memory byte queues
+ *   buffer.c      TLS buffers: TLS over that layer
  */
 #ifndef TLS_NSS_H
 #define TLS_NSS_H
@@ -24,6 +31,7 @@
 #include <cert.h>
 #include <keyhi.h>
 #include <pk11pub.h>
+#include <pkcs11uri.h>
 #include <ssl.h>
 #include <sslproto.h>
 #include <secerr.h>
@@ -41,8 +49,16 @@ Py_NewRef(PyObject *obj)
 }
 #endif
 
+/* For the types only this module makes (module.c clears tp_new on 3.9). */
+#if PY_VERSION_HEX >= 0x030A0000
+#define TLS_NSS_NOT_INSTANTIABLE Py_TPFLAGS_DISALLOW_INSTANTIATION
+#else
+#define TLS_NSS_NOT_INSTANTIABLE 0
+#endif
+
 typedef struct {
     PyTypeObject *context_type;
+    PyTypeObject *connection_type; /* the base of the two below */
     PyTypeObject *socket_type;
     PyTypeObject *buffer_type;
     /* tls_nss._errors.from_nss: builds the exception for a failure. */
@@ -53,10 +69,29 @@ typedef struct {
     PyObject *tls_version;
 } tls_nss_state;
 
-/* ---- module.c ---- */
+static inline tls_nss_state *
+tls_nss_state_of(PyObject *obj)
+{
+    return (tls_nss_state *)PyType_GetModuleState(Py_TYPE(obj));
+}
 
-/* Starts NSS once per process; returns 0, or -1 with an exception set. */
+/* Reads the attribute `name` of `obj` (a NamedTuple from tls_nss): a new
+ * reference, or NULL with an exception set. */
+PyObject *tls_nss_get_field(PyObject *obj, const char *name);
+
+/* PR_CallOnceWithArg without the GIL: process-wide set-up may block, and
+ * the thread doing it may wait for another interpreter's. */
+PRStatus tls_nss_call_once(PRCallOnceType *once, PRCallOnceWithArgFN setup, void *arg);
+
+/* ---- startup.c ---- */
+
+/* 0 once NSS has started and its policy is settled, else -1 with an
+ * exception set: nothing may reach SSL before that. */
 int tls_nss_ensure_nss(tls_nss_state *st);
+PyObject *tls_nss_initialize(tls_nss_state *st, PyObject *args, PyObject *kwargs);
+PRBool tls_nss_is_started(void);
+/* The NSS database NSS was started with ("sql:DIR"), or NULL. */
+const char *tls_nss_process_database(void);
 
 /* ---- errors.c ---- */
 
@@ -73,132 +108,6 @@ typedef enum {
  * Always returns NULL. */
 PyObject *tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind,
                         PRErrorCode code, const char *operation, ...);
-
-/* ---- certs.c ---- */
-
-/* A certificate from DER, as an NSS temporary certificate. `what` names
- * its source for error messages. Returns a new reference, or NULL with an
- * exception set. */
-CERTCertificate *tls_nss_certificate_from_der(tls_nss_state *st,
-                                              const Py_buffer *der,
-                                              const char *what);
-
-/* The same, from any bytes-like object. */
-CERTCertificate *tls_nss_certificate_from_object(tls_nss_state *st,
-                                                 PyObject *der_object,
-                                                 const char *what);
-
-/* A private key from DER (PKCS#8, PKCS#1 RSA or SEC1 EC), imported into
- * NSS's internal slot as a session object. `pem_label` is the PEM label it
- * came with, or NULL when it came as bare DER. */
-SECKEYPrivateKey *tls_nss_private_key_from_der(tls_nss_state *st,
-                                               const Py_buffer *der,
-                                               const char *pem_label,
-                                               const char *what);
-
-/* 0 if `key` is the private half of `cert`'s public key, else -1 with a
- * ConfigurationError set. */
-int tls_nss_check_key_matches(tls_nss_state *st, CERTCertificate *cert,
-                              SECKEYPrivateKey *key, const char *what);
-
-/* ---- trust.c ---- */
-
-/* What a connection's certificate hooks need. Plain C data that is fixed
- * while the handshake runs, so the hooks can read it without the GIL. */
-typedef struct {
-    /* Per-context anchors, or NULL to trust the system's roots. */
-    CERTCertList *anchors;
-    PRBool verify;         /* verify the peer's certificate at all */
-    PRBool check_hostname; /* clients: match it against `hostname` */
-    CERTCertificate *own_cert; /* clients: the certificate to offer */
-    SECKEYPrivateKey *own_key;
-} tls_nss_trust_policy;
-
-typedef struct {
-    const tls_nss_trust_policy *policy;
-    char *hostname; /* the name the client asked for (PyMem), or NULL */
-    /* The reason the peer's certificate was refused, or 0. Kept because
-     * NSS may report the handshake failure under a different code. */
-    PRErrorCode verify_error;
-} tls_nss_peer_check;
-
-/* Builds per-context anchors from a sequence of DER certificates. */
-CERTCertList *tls_nss_anchors_from_der(tls_nss_state *st, PyObject *ders);
-
-/* Makes the operating system's trust anchors available to NSS, once. */
-int tls_nss_load_system_roots(tls_nss_state *st);
-
-/* {"library": path loaded by us or None, "has_roots": bool}. */
-PyObject *tls_nss_system_trust_info(void);
-
-SECStatus tls_nss_auth_certificate_hook(void *arg, PRFileDesc *fd,
-                                        PRBool check_sig, PRBool is_server);
-SECStatus tls_nss_client_auth_data_hook(void *arg, PRFileDesc *fd,
-                                        CERTDistNames *ca_names,
-                                        CERTCertificate **cert_out,
-                                        SECKEYPrivateKey **key_out);
-
-/* ---- pins.c ---- */
-
-/* PINs are at most this long. */
-#define MAX_PIN_LENGTH 1024
-
-/* Where PINs come from for the lookups of one context: the id's
- * pin-value/pin-source, then the Python callback (asked only while the
- * context is created). NSS keeps it as the keys' wincx, so it lives as
- * long as the context. */
-typedef struct tls_nss_pin_source tls_nss_pin_source;
-
-tls_nss_pin_source *tls_nss_pin_source_new(PyObject *callback);
-/* Prepends `pins` to a context's list; the list is freed as a whole. */
-void tls_nss_pin_source_chain(tls_nss_pin_source **list, tls_nss_pin_source *pins);
-void tls_nss_pin_source_drop_callback(tls_nss_pin_source *pins);
-void tls_nss_pin_source_free(tls_nss_pin_source *list);
-/* The PIN an id carried (pin-value, pin-source), replacing an earlier one. */
-int tls_nss_pin_source_set_uri_pin(tls_nss_pin_source *pins, const char *pin,
-                                   const char *origin);
-void tls_nss_pin_source_forget_uri_pin(tls_nss_pin_source *pins);
-PRBool tls_nss_pin_source_can_answer(const tls_nss_pin_source *pins);
-/* Whether NSS asked for a PIN during the last token call. */
-PRBool tls_nss_pin_source_was_asked(const tls_nss_pin_source *pins);
-
-/* NSS's password function (PK11_SetPasswordFunc). */
-char *tls_nss_pin_for_token(PK11SlotInfo *slot, PRBool retry, void *arg);
-/* Around a token call that may need a PIN: releases and retakes the GIL,
- * so that the callback can run on this thread from inside NSS. */
-void tls_nss_begin_token_call(tls_nss_pin_source *pins);
-void tls_nss_end_token_call(tls_nss_pin_source *pins);
-/* Logs in to `slot` if it needs it; -1 with a ConfigurationError that
- * says why not (no PIN, wrong PIN, callback declined or raised). */
-int tls_nss_log_in(tls_nss_state *st, PK11SlotInfo *slot, tls_nss_pin_source *pins,
-                   const char *what);
-void tls_nss_raise_login_failure(tls_nss_state *st, tls_nss_pin_source *pins,
-                                 const char *token, PRErrorCode code, const char *what);
-
-/* ---- tokens.c ---- */
-
-/* Objects named by an NSS nickname or a pkcs11: URI; NULL with a
- * ConfigurationError that says which case failed (unknown token, unknown
- * object, several matches, PIN). */
-CERTCertificate *tls_nss_certificate_from_id(tls_nss_state *st, const char *id,
-                                             tls_nss_pin_source *pins, const char *what);
-SECKEYPrivateKey *tls_nss_private_key_from_id(tls_nss_state *st, const char *id,
-                                              tls_nss_pin_source *pins, const char *what);
-/* The key in a token that pairs with `cert` (same CKA_ID). */
-SECKEYPrivateKey *tls_nss_private_key_for_certificate(tls_nss_state *st,
-                                                      CERTCertificate *cert,
-                                                      tls_nss_pin_source *pins,
-                                                      const char *what);
-/* Anchors from "sql:/nssdb" (CAs trusted for the peer's role) or from the
- * certificates of the tokens a pkcs11: URI names. */
-CERTCertList *tls_nss_anchors_from_id(tls_nss_state *st, const char *id,
-                                      PRBool for_server, tls_nss_pin_source *pins);
-
-/* At NSS start-up: installs the PIN function; `nss_db` is TLS_NSS_DB. */
-void tls_nss_tokens_start(const char *nss_db);
-/* 1 if loaded, 0 if already loaded, -1 with an exception set. */
-int tls_nss_load_module(tls_nss_state *st, const char *name, const char *library);
-PyObject *tls_nss_list_tokens(void);
 
 /* ---- policy.c ---- */
 
@@ -223,7 +132,198 @@ int tls_nss_policy_check_key(tls_nss_state *st, CERTCertificate *cert,
 /* The effective policy as a dict, for tls_nss.policy. */
 PyObject *tls_nss_policy_report(void);
 
-/* ---- context.c ---- */
+/* ---- settings.c ---- */
+
+/* A TLS version's PEP 748 name ("TLSv1.3"), or NULL for one it lacks. */
+const char *tls_nss_version_name(PRUint16 version);
+/* For messages: the name, or "0x0301" for versions the PEP does not name;
+ * `out` holds at least 8 bytes. */
+const char *tls_nss_describe_version(PRUint16 version, char *out, size_t size);
+
+/* A configuration's protocol settings (tls_nss._config.Settings), checked
+ * against what NSS implements and the policy allows. */
+typedef struct {
+    SSLVersionRange versions;
+    PRUint16 *suites;        /* to enable; NULL: every suite the policy allows */
+    Py_ssize_t suite_count;
+    unsigned char *alpn;     /* ALPN list as SSL_SetNextProtoNego takes it */
+    unsigned int alpn_length;
+} tls_nss_settings;
+
+/* Fills `out` from a Settings object; -1 with a ConfigurationError (naming
+ * `policy` where the policy forbids something) or a TypeError. */
+int tls_nss_settings_read(tls_nss_state *st, PyObject *settings, const char *policy,
+                          tls_nss_settings *out);
+int tls_nss_settings_apply(tls_nss_state *st, const tls_nss_settings *settings,
+                           PRFileDesc *model);
+void tls_nss_settings_clear(tls_nss_settings *settings);
+
+/* ---- certs.c ---- */
+
+/* A certificate from DER in any bytes-like object, as an NSS temporary
+ * certificate. `what` names its source for error messages. */
+CERTCertificate *tls_nss_certificate_from_object(tls_nss_state *st,
+                                                 PyObject *der_object,
+                                                 const char *what);
+
+/* A private key from DER (PKCS#8, PKCS#1 RSA or SEC1 EC), imported into
+ * NSS's internal slot as a session object. `pem_label` is the PEM label it
+ * came with, or NULL when it came as bare DER. */
+SECKEYPrivateKey *tls_nss_private_key_from_object(tls_nss_state *st,
+                                                  PyObject *der_object,
+                                                  const char *pem_label,
+                                                  const char *what);
+
+/* 0 if `key` is the private half of `cert`'s public key, else -1 with a
+ * ConfigurationError set. */
+int tls_nss_check_key_matches(tls_nss_state *st, CERTCertificate *cert,
+                              SECKEYPrivateKey *key, const char *what);
+
+/* ---- pins.c ---- */
+
+/* PINs are at most this long. */
+#define MAX_PIN_LENGTH 1024
+
+/* Where PINs come from for the lookups of one context: the id's
+ * pin-value/pin-source, then the Python callback (asked only while the
+ * context is created). NSS keeps it as the keys' wincx, so it lives as
+ * long as the context. */
+typedef struct tls_nss_pin_source tls_nss_pin_source;
+
+tls_nss_pin_source *tls_nss_pin_source_new(PyObject *callback);
+/* Prepends `pins` to a context's list; the list is freed as a whole. */
+void tls_nss_pin_source_chain(tls_nss_pin_source **list, tls_nss_pin_source *pins);
+void tls_nss_pin_source_drop_callback(tls_nss_pin_source *pins);
+void tls_nss_pin_source_free(tls_nss_pin_source *list);
+/* The PIN an id carried (pin-value, pin-source), replacing an earlier one. */
+int tls_nss_pin_source_set_uri_pin(tls_nss_pin_source *pins, const char *pin,
+                                   const char *origin);
+PRBool tls_nss_pin_source_can_answer(const tls_nss_pin_source *pins);
+/* Whether NSS asked for a PIN during the last token call. */
+PRBool tls_nss_pin_source_was_asked(const tls_nss_pin_source *pins);
+
+/* NSS's password function (PK11_SetPasswordFunc). */
+char *tls_nss_pin_for_token(PK11SlotInfo *slot, PRBool retry, void *arg);
+/* Around a token call that may need a PIN: releases and retakes the GIL,
+ * so that the callback can run on this thread from inside NSS. */
+void tls_nss_begin_token_call(tls_nss_pin_source *pins);
+void tls_nss_end_token_call(tls_nss_pin_source *pins);
+/* Logs in to `slot` if it needs it; -1 with a ConfigurationError that
+ * says why not (no PIN, wrong PIN, callback declined or raised). */
+int tls_nss_log_in(tls_nss_state *st, PK11SlotInfo *slot, tls_nss_pin_source *pins,
+                   const char *what);
+void tls_nss_raise_login_failure(tls_nss_state *st, tls_nss_pin_source *pins,
+                                 const char *token, PRErrorCode code, const char *what);
+
+/* ---- pkcs11_uri.c ---- */
+
+/* An id, parsed: what tokens.c matches tokens and objects against. */
+typedef struct {
+    char text[512];   /* the id for messages, its pin-value masked */
+    PK11URI *uri;     /* a pkcs11: URI, or NULL for a nickname */
+    char *token;      /* a nickname's token part (PORT), or NULL */
+    const char *label;
+    const SECItem *cka_id;
+    const char *type;
+} tls_nss_object_name;
+
+PRBool tls_nss_is_pkcs11_uri(const char *id);
+/* Parses `id`, handing a PIN it carries to `pins`: 0, or -1 with a
+ * ConfigurationError. Clear `name` afterwards either way. */
+int tls_nss_object_name_parse(tls_nss_state *st, const char *id, tls_nss_pin_source *pins,
+                              tls_nss_object_name *name, const char *what);
+void tls_nss_object_name_clear(tls_nss_object_name *name);
+
+/* ---- tokens.c ---- */
+
+/* Objects named by an NSS nickname or a pkcs11: URI; NULL with a
+ * ConfigurationError that says which case failed (unknown token, nothing
+ * found, several matches, PIN). */
+CERTCertificate *tls_nss_certificate_from_id(tls_nss_state *st, const char *id,
+                                             tls_nss_pin_source *pins, const char *what);
+SECKEYPrivateKey *tls_nss_private_key_from_id(tls_nss_state *st, const char *id,
+                                              tls_nss_pin_source *pins, const char *what);
+/* The key in a token that pairs with `cert` (same CKA_ID). */
+SECKEYPrivateKey *tls_nss_private_key_for_certificate(tls_nss_state *st,
+                                                      CERTCertificate *cert,
+                                                      tls_nss_pin_source *pins,
+                                                      const char *what);
+/* Every certificate `name` selects (a non-empty list), logging in to
+ * tokens that hide them when a PIN is at hand. */
+CERTCertList *tls_nss_find_certificates(tls_nss_state *st, const tls_nss_object_name *name,
+                                        tls_nss_pin_source *pins, const char *what);
+/* The nicknames of a certificate list, as a Python list. */
+PyObject *tls_nss_nicknames_of(CERTCertList *list);
+
+/* ---- modules.c ---- */
+
+/* 1 if loaded, 0 if a module of that library is loaded already, -1 with an
+ * exception set. */
+int tls_nss_load_module(tls_nss_state *st, const char *name, const char *library);
+PyObject *tls_nss_list_tokens(void);
+
+/* ---- anchors.c ---- */
+
+/* Per-context anchors from a sequence of DER certificates. */
+CERTCertList *tls_nss_anchors_from_der(tls_nss_state *st, PyObject *ders);
+/* Anchors from "sql:/nssdb" (CAs trusted for the peer's role) or from the
+ * certificates of the tokens a pkcs11: URI names. */
+CERTCertList *tls_nss_anchors_from_id(tls_nss_state *st, const char *id,
+                                      PRBool for_server, tls_nss_pin_source *pins);
+
+/* ---- trust.c ---- */
+
+/* A signing chain as loaded: the leaf, its key, and the chain as sent.
+ * The intermediates are kept as temporary certificates for as long as the
+ * chain lives, so NSS can build a client's chain from them. */
+typedef struct {
+    CERTCertificate *cert;
+    SECKEYPrivateKey *key;
+    CERTCertificateList *list;      /* leaf and intermediates, as DER */
+    CERTCertificate **intermediates;
+    Py_ssize_t intermediate_count;
+} tls_nss_chain;
+
+void tls_nss_chain_free(tls_nss_chain *chain);
+
+/* What a connection's certificate hooks need. Plain C data that is fixed
+ * while the handshake runs, so the hooks can read it without the GIL. */
+typedef struct {
+    /* Per-context anchors, or NULL to trust the system's roots. */
+    CERTCertList *anchors;
+    PRBool verify;         /* verify the peer's certificate at all */
+    PRBool check_hostname; /* clients: match it against `hostname` */
+    tls_nss_chain own;     /* clients: the chain to offer, if any */
+} tls_nss_trust_policy;
+
+typedef struct {
+    const tls_nss_trust_policy *policy;
+    char *hostname; /* the name the client asked for (PyMem), or NULL */
+    /* The reason the peer's certificate was refused, or 0. Kept because
+     * NSS may report the handshake failure under a different code. */
+    PRErrorCode verify_error;
+} tls_nss_peer_check;
+
+/* Makes the operating system's trust anchors available to NSS, once. */
+int tls_nss_load_system_roots(tls_nss_state *st);
+
+/* {"library": path loaded by us or None, "has_roots": bool}. */
+PyObject *tls_nss_system_trust_info(void);
+
+SECStatus tls_nss_auth_certificate_hook(void *arg, PRFileDesc *fd,
+                                        PRBool check_sig, PRBool is_server);
+SECStatus tls_nss_client_auth_data_hook(void *arg, PRFileDesc *fd,
+                                        CERTDistNames *ca_names,
+                                        CERTCertificate **cert_out,
+                                        SECKEYPrivateKey **key_out);
+
+/* ---- chains.c ---- */
+
+/* Loads a signing chain from a tls_nss._pem.ChainSource: checks the key
+ * against the certificate and the policy's key sizes. 0, or -1 with an
+ * exception set and `out` empty. */
+int tls_nss_chain_load(tls_nss_state *st, PyObject *source, tls_nss_pin_source *pins,
+                       const char *policy, tls_nss_chain *out);
 
 /* A server's certificates for one set of names: every signing chain whose
  * leaf carries the same subjectAltName (say an RSA and an ECDSA chain for
@@ -235,25 +335,44 @@ typedef struct {
 } tls_nss_name_group;
 
 typedef struct {
+    tls_nss_name_group *items; /* in configuration order */
+    Py_ssize_t count;
+} tls_nss_name_groups;
+
+/* Loads every chain of `sources` and configures each on the model of its
+ * name group, copied from `base`. Keys found in tokens keep PIN sources
+ * chained to `*pins`. */
+int tls_nss_configure_server_chains(tls_nss_state *st, PRFileDesc *base, PyObject *sources,
+                                    PyObject *pin_callback, tls_nss_pin_source **pins,
+                                    const char *policy, tls_nss_name_groups *groups);
+void tls_nss_name_groups_free(tls_nss_name_groups *groups);
+
+/* ---- context.c ---- */
+
+typedef struct {
     PyObject_HEAD
     PRFileDesc *model; /* the model every connection is imported from */
     PRBool is_server;
     PRUint32 serial;   /* distinguishes contexts in NSS's session cache */
     tls_nss_trust_policy trust;
-    /* Servers: one group per name set, in configuration order; group 0's
-     * model is `model`, used when SNI names none of them. */
-    tls_nss_name_group *groups;
-    Py_ssize_t group_count;
+    /* Servers: group 0's model is `model`, used when SNI names none. */
+    tls_nss_name_groups groups;
     /* PIN sources of the keys found in tokens; NSS keeps pointers to them. */
     tls_nss_pin_source *pins;
 } tls_nss_context;
 
 extern PyType_Spec tls_nss_context_spec;
 
+/* A new model socket copied from `base` (NULL: NSS's defaults); NULL with
+ * an exception set. */
+PRFileDesc *tls_nss_new_model(tls_nss_state *st, PRFileDesc *base);
+
 /* ---- connection.c ---- */
 
-/* One TLS connection, whatever carries its bytes. */
+/* One TLS connection, whatever carries its bytes: the base object of
+ * sockets and buffers. */
 typedef struct {
+    PyObject_HEAD
     PRFileDesc *fd;          /* the SSL layer, or NULL */
     tls_nss_context *ctx;    /* the model's owner */
     PyObject *owner;         /* the Python context, returned as .context */
@@ -265,10 +384,32 @@ typedef struct {
     PRBool close_notify_sent;
 } tls_nss_conn;
 
-void tls_nss_conn_init(tls_nss_conn *conn, tls_nss_context *ctx, PyObject *owner);
+extern PyType_Spec tls_nss_connection_spec;
+int tls_nss_conn_traverse(tls_nss_conn *conn, visitproc visit, void *arg);
+
+/* Defines `spec`, the spec of a subtype of the connection base type with
+ * its own struct, methods and repr; everything else is inherited. The
+ * traverse is named again because CPython wants a GC type's traverse before
+ * it inherits anything. */
+#define TLS_NSS_CONNECTION_SUBTYPE(spec, type_name, struct_type, doc, repr, methods) \
+    static PyType_Slot spec##_slots[] = {                                         \
+        {Py_tp_doc, doc},                                                         \
+        {Py_tp_traverse, tls_nss_conn_traverse},                                  \
+        {Py_tp_repr, repr},                                                       \
+        {Py_tp_methods, methods},                                                 \
+        {0, NULL},                                                                \
+    };                                                                            \
+    PyType_Spec spec = {                                                          \
+        .name = type_name,                                                        \
+        .basicsize = sizeof(struct_type),                                         \
+        .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | TLS_NSS_NOT_INSTANTIABLE, \
+        .slots = spec##_slots,                                                    \
+    }
+
+/* A new connection object of `type` (a subtype of the base), GC-tracked,
+ * for `ctx`'s model and the Python context `owner`. */
+tls_nss_conn *tls_nss_conn_new(PyTypeObject *type, tls_nss_context *ctx, PyObject *owner);
 int tls_nss_conn_set_hostname(tls_nss_conn *conn, const char *hostname);
-/* Closes the descriptor without waiting, and drops the references. */
-void tls_nss_conn_release(tls_nss_conn *conn);
 /* Puts TLS from the context's model on `lower` (taken over, closed on
  * failure) with this connection's hooks, ready for the handshake. */
 int tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
@@ -277,10 +418,20 @@ int tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower
 PyObject *tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn,
                              PRErrorCode error, tls_nss_error_kind when_blocked,
                              const char *operation);
-PyObject *tls_nss_conn_cipher(tls_nss_state *st, const tls_nss_conn *conn);
-PyObject *tls_nss_conn_negotiated_protocol(tls_nss_state *st, const tls_nss_conn *conn);
-PyObject *tls_nss_conn_tls_version(tls_nss_state *st, const tls_nss_conn *conn);
-PyObject *tls_nss_conn_peercert(const tls_nss_conn *conn);
+
+/* One read of application data: the count (0 at EOF), or -1 with an
+ * exception set. */
+typedef Py_ssize_t (*tls_nss_reader)(tls_nss_conn *conn, char *buf, Py_ssize_t len);
+
+/* Reads application data with `read_once`: the count; 0 after the peer's
+ * close_notify, for ever; -1 with an exception set, RaggedEOF for a
+ * transport EOF without close_notify. */
+Py_ssize_t tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, char *out,
+                             Py_ssize_t count, const char *operation);
+/* Reads and drops what comes before the peer's close_notify: 1 once it
+ * has come, 0 at EOF without it, -1 with an exception set. */
+int tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once);
+PyObject *tls_nss_conn_raise_ragged_eof(tls_nss_conn *conn, const char *operation);
 
 /* ---- socket.c ---- */
 
@@ -294,17 +445,35 @@ PyObject *tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner,
 PyObject *tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner,
                                 int os_fd, PyObject *timeout);
 
+/* ---- memio.c ---- */
+
+/* The queues are bounded: process_incoming() refuses data past
+ * TLS_NSS_INCOMING_LIMIT (a single chunk larger than that is still taken
+ * into an empty queue), and NSS's writes stop at TLS_NSS_OUTGOING_LIMIT,
+ * after which writes answer PR_WOULD_BLOCK_ERROR until the queue drains.
+ * NSS may keep one record of its own beyond that. */
+#define TLS_NSS_INCOMING_LIMIT (1 << 20)
+#define TLS_NSS_OUTGOING_LIMIT (1 << 20)
+
+typedef struct tls_nss_memio tls_nss_memio;
+
+/* A new layer with empty queues, which it owns and frees when closed; NULL
+ * with the NSPR error set. */
+PRFileDesc *tls_nss_memio_new(void);
+tls_nss_memio *tls_nss_memio_of(PRFileDesc *layer);
+/* Ciphertext from the network; -1 when out of memory. */
+int tls_nss_memio_put_incoming(tls_nss_memio *io, const char *bytes, size_t n);
+void tls_nss_memio_set_eof(tls_nss_memio *io);
+/* Takes up to `n` bytes of ciphertext for the network into `out`. */
+size_t tls_nss_memio_take_outgoing(tls_nss_memio *io, char *out, size_t n);
+size_t tls_nss_memio_incoming_length(const tls_nss_memio *io);
+size_t tls_nss_memio_outgoing_length(const tls_nss_memio *io);
+
 /* ---- buffer.c ---- */
 
 extern PyType_Spec tls_nss_buffer_spec;
 
 /* A TLS buffer: `hostname` is the server's name for a client, else NULL. */
 PyObject *tls_nss_buffer_new(tls_nss_context *ctx, PyObject *owner, const char *hostname);
-
-static inline tls_nss_state *
-tls_nss_state_of(PyObject *obj)
-{
-    return (tls_nss_state *)PyType_GetModuleState(Py_TYPE(obj));
-}
 
 #endif

@@ -1,5 +1,5 @@
-/* Trust: per-context anchors, the system's roots, and the hooks NSS calls
- * to verify the peer and to pick our client certificate.
+/* Trust: the system's roots, and the hooks NSS calls to verify the peer
+ * and to pick our client certificate.
  *
  * Verification never marks a certificate trusted process-wide. A context
  * with its own TrustStore verifies against exactly its anchors, so two
@@ -10,58 +10,16 @@
 #include <secmod.h>
 #include <unistd.h>
 
-CERTCertList *
-tls_nss_anchors_from_der(tls_nss_state *st, PyObject *ders)
-{
-    PyObject *seq = PySequence_Fast(ders, "trust anchors must be a sequence of DER bytes");
-    if (seq == NULL)
-        return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
-    CERTCertList *anchors = NULL;
-
-    if (count == 0) {
-        /* NSS falls back to the process-wide roots when given no anchors,
-         * which would silently widen a custom trust store. */
-        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
-                      "loading the trust store: it holds no certificates");
-        goto fail;
-    }
-    anchors = CERT_NewCertList();
-    if (anchors == NULL) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        char what[64];
-        snprintf(what, sizeof(what), "certificate %zd of the trust store", i + 1);
-        CERTCertificate *cert =
-            tls_nss_certificate_from_object(st, PySequence_Fast_GET_ITEM(seq, i), what);
-        if (cert == NULL)
-            goto fail;
-        if (CERT_AddCertToListTail(anchors, cert) != SECSuccess) {
-            CERT_DestroyCertificate(cert);
-            PyErr_NoMemory();
-            goto fail;
-        }
-    }
-    Py_DECREF(seq);
-    return anchors;
-
-fail:
-    if (anchors)
-        CERT_DestroyCertList(anchors);
-    Py_DECREF(seq);
-    return NULL;
-}
-
 /* The system roots are process-wide in NSS, so they are loaded once. */
 static PRCallOnceType roots_once;
 static SECMODModule *roots_module;
+/* Set once the roots module is in place; read outside the once. */
+static PRInt32 roots_loaded_by_us;
 static PRErrorCode roots_error;
 static char roots_library[512];
 
 static PRStatus
-load_roots_module(void)
+load_roots_module(void *unused)
 {
     char spec[640];
 
@@ -89,18 +47,14 @@ load_roots_module(void)
         }
         return PR_FAILURE;
     }
+    PR_ATOMIC_SET(&roots_loaded_by_us, 1);
     return PR_SUCCESS;
 }
 
 int
 tls_nss_load_system_roots(tls_nss_state *st)
 {
-    PRStatus status;
-
-    Py_BEGIN_ALLOW_THREADS
-    status = PR_CallOnce(&roots_once, load_roots_module);
-    Py_END_ALLOW_THREADS
-    if (status != PR_SUCCESS) {
+    if (tls_nss_call_once(&roots_once, load_roots_module, NULL) != PR_SUCCESS) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, roots_error,
                       "loading the system trust store from %s", roots_library);
         return -1;
@@ -112,7 +66,7 @@ PyObject *
 tls_nss_system_trust_info(void)
 {
     /* The library is reported only once this module has loaded it. */
-    const char *library = roots_module != NULL ? roots_library : NULL;
+    const char *library = PR_ATOMIC_ADD(&roots_loaded_by_us, 0) ? roots_library : NULL;
     return Py_BuildValue("{s:z,s:O}", "library", library, "has_roots",
                          SECMOD_HasRootCerts() ? Py_True : Py_False);
 }
@@ -195,15 +149,30 @@ tls_nss_client_auth_data_hook(void *arg, PRFileDesc *fd, CERTDistNames *ca_names
     const tls_nss_peer_check *check = arg;
     const tls_nss_trust_policy *policy = check->policy;
 
-    if (policy->own_cert == NULL || policy->own_key == NULL)
+    if (policy->own.cert == NULL || policy->own.key == NULL)
         return SECFailure; /* continue without a client certificate */
     /* NSS takes ownership of what it is handed. */
-    *cert_out = CERT_DupCertificate(policy->own_cert);
-    *key_out = SECKEY_CopyPrivateKey(policy->own_key);
+    *cert_out = CERT_DupCertificate(policy->own.cert);
+    *key_out = SECKEY_CopyPrivateKey(policy->own.key);
     if (*key_out == NULL) {
         CERT_DestroyCertificate(*cert_out);
         *cert_out = NULL;
         return SECFailure;
     }
     return SECSuccess;
+}
+
+void
+tls_nss_chain_free(tls_nss_chain *chain)
+{
+    if (chain->cert)
+        CERT_DestroyCertificate(chain->cert);
+    if (chain->key)
+        SECKEY_DestroyPrivateKey(chain->key);
+    if (chain->list)
+        CERT_DestroyCertificateList(chain->list);
+    for (Py_ssize_t i = 0; i < chain->intermediate_count; i++)
+        CERT_DestroyCertificate(chain->intermediates[i]);
+    PyMem_Free(chain->intermediates);
+    memset(chain, 0, sizeof(*chain));
 }

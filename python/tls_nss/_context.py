@@ -8,254 +8,49 @@ connection of the context is imported from.
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
 from typing import Any
 
-from . import _nss, _pem, tokens
-from .policy import VERSION_NAMES, EffectivePolicy, effective_policy
+from . import _config, _nss, tokens
 from ._api import (
-    CipherSuite,
     NextProtocol,
     TLSClientConfiguration,
     TLSImplementation,
     TLSServerConfiguration,
 )
 from ._errors import NSSError, TLSConnectionError, TLSTimeoutError, configuration_error, make
-
-# TLSVersion values as NSS numbers; the open-ended ones are resolved in C
-# against what the library and the policy allow.
-_LOWEST_ALLOWED = 0
-_HIGHEST_ALLOWED = 0xFFFF
-_VERSIONS = {
-    "MINIMUM_SUPPORTED": _LOWEST_ALLOWED,
-    "TLSv1.2": 0x0303,
-    "TLSv1.3": 0x0304,
-    "MAXIMUM_SUPPORTED": _HIGHEST_ALLOWED,
-}
-
-
-def _version(value: Any, which: str, default: int) -> int:
-    if value is None:
-        return default
-    key = getattr(value, "value", value)
-    if key not in _VERSIONS:
-        raise configuration_error(
-            f"reading {which}", f"{value!r} is not a TLSVersion"
-        )
-    return _VERSIONS[key]
-
-
-def _version_range(config: Any) -> tuple[int, int]:
-    lowest = _version(config.lowest_supported_version, "lowest_supported_version", _LOWEST_ALLOWED)
-    highest = _version(
-        config.highest_supported_version, "highest_supported_version", _HIGHEST_ALLOWED
-    )
-    if lowest != _LOWEST_ALLOWED and highest != _HIGHEST_ALLOWED and lowest > highest:
-        raise configuration_error(
-            "checking the TLS versions",
-            f"the lowest version ({VERSION_NAMES[lowest]}) is above "
-            f"the highest ({VERSION_NAMES[highest]})",
-        )
-    if lowest == _HIGHEST_ALLOWED:
-        raise configuration_error(
-            "checking the TLS versions", "MAXIMUM_SUPPORTED cannot be the lowest version"
-        )
-    if highest == _LOWEST_ALLOWED:
-        raise configuration_error(
-            "checking the TLS versions", "MINIMUM_SUPPORTED cannot be the highest version"
-        )
-    return lowest, highest
-
-
-def _cipher_ids(ciphers: Sequence[Any] | None) -> tuple[int, ...] | None:
-    """The requested suites as ints; None leaves the choice to the policy."""
-    if ciphers is None:
-        return None
-    ids = []
-    for cipher in ciphers:
-        value = getattr(cipher, "value", cipher)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"a cipher suite must be a CipherSuite or an int, not {cipher!r}")
-        if not 0 <= value <= 0xFFFF:
-            raise configuration_error(
-                "reading the cipher suites", f"{value:#x} is not a 16-bit IANA cipher suite id"
-            )
-        ids.append(value)
-    if not ids:
-        raise configuration_error("reading the cipher suites", "the list is empty")
-    return tuple(ids)
-
-
-def _alpn_wire(protocols: Sequence[Any] | None) -> bytes:
-    """The ALPN protocol list in its wire format: length-prefixed entries."""
-    wire = bytearray()
-    for protocol in protocols or ():
-        name = getattr(protocol, "value", protocol)
-        if not isinstance(name, (bytes, bytearray)):
-            raise TypeError(f"an inner protocol must be a NextProtocol or bytes, not {protocol!r}")
-        if not 1 <= len(name) <= 255:
-            raise configuration_error(
-                "reading the inner protocols",
-                f"{bytes(name)!r} is {len(name)} bytes long; ALPN allows 1 to 255",
-            )
-        wire.append(len(name))
-        wire += name
-    return bytes(wire)
-
-
-def _signing_chain(chain: Any) -> tuple[Any, Any, list[Any]]:
-    """A signing chain as _nss.Context takes it: (leaf, key, intermediates).
-
-    A key of None is the key that pairs with the leaf in the leaf's token.
-    """
-    try:
-        certificate, key = chain.leaf
-    except (AttributeError, TypeError, ValueError):
-        raise TypeError(
-            f"a signing chain needs a leaf (Certificate, PrivateKey), not {chain!r}"
-        ) from None
-    leaf = _pem.certificate_spec(certificate)
-    if key is None and leaf[0] != "id":
-        raise configuration_error(
-            f"loading {leaf[2]}",
-            "no private key given; a key is found by pairing only for a certificate "
-            "in a token (Certificate.from_id)",
-        )
-    key_spec = None if key is None else _pem.private_key_spec(key)
-    intermediates = [
-        _pem.certificate_spec(cert, "chain certificate") for cert in (chain.chain or ())
-    ]
-    return (leaf, key_spec, intermediates)
-
-
-def _check_source(obj: Any, what: str) -> None:
-    buffer, path, id_ = _pem.source_of(obj)
-    if id_ is not None:
-        _pem.id_text(obj, what)
-        if what == "trust store":
-            _check_trust_store_id(_pem.id_text(obj, what) or "")
-        return
-    if what != "trust store" and buffer is None and path is None:
-        raise configuration_error(f"checking the {what}", "it names no buffer or file")
-
-
-def _check_trust_store_id(text: str) -> None:
-    if not (text.startswith("sql:") or text.lower().startswith("pkcs11:")):
-        raise configuration_error(
-            f"checking the trust store id {text!r}",
-            "expected sql:/path/to/nssdb (an NSS database) or a pkcs11: URI",
-        )
-
-
-def _check_policy(config: Any, policy: EffectivePolicy) -> None:
-    """Refuse what the crypto policy forbids, naming the policy and the item."""
-    lowest, highest = _version_range(config)
-    low_allowed, high_allowed = policy.versions
-    if lowest != _LOWEST_ALLOWED and lowest < low_allowed:
-        raise configuration_error(
-            "checking the TLS versions",
-            f"{VERSION_NAMES.get(lowest)} is below the minimum "
-            f"{VERSION_NAMES.get(low_allowed)} of {policy.describe()}",
-        )
-    if highest != _HIGHEST_ALLOWED and highest > high_allowed:
-        raise configuration_error(
-            "checking the TLS versions",
-            f"{VERSION_NAMES.get(highest)} is above the maximum "
-            f"{VERSION_NAMES.get(high_allowed)} of {policy.describe()}",
-        )
-    requested = _cipher_ids(config.ciphers)
-    if requested is not None:
-        implemented = set(_nss.implemented_ciphers())
-        allowed = set(policy.cipher_suites)
-        forbidden = [c for c in requested if c in implemented and c not in allowed]
-        if forbidden:
-            names = ", ".join(_suite_name(c) for c in forbidden)
-            raise configuration_error(
-                "checking the cipher suites", f"{names} forbidden by {policy.describe()}"
-            )
-
-
-def _suite_name(value: int) -> str:
-    try:
-        return CipherSuite(value).name
-    except ValueError:
-        return f"{value:#06x}"
+from .policy import effective_policy
 
 
 def validate_config(config: TLSClientConfiguration | TLSServerConfiguration) -> None:
     """Raise ConfigurationError if this implementation cannot use ``config``.
 
-    Checks the constructors of its certificates, keys and trust store, the
-    shape of its versions, ciphers and protocols, and that the system crypto
-    policy allows them, without loading files.
+    Checks the shape of its certificates, keys and trust store without
+    loading files, and its versions, ciphers and protocols against this NSS
+    and the system crypto policy.
     """
-    chains = config.certificate_chain
-    if chains is not None and hasattr(chains, "leaf"):
-        chains = [chains]
-    for chain in chains or ():
-        try:
-            certificate, key = chain.leaf
-        except (AttributeError, TypeError, ValueError):
-            raise TypeError(f"a signing chain needs a leaf (Certificate, PrivateKey), not {chain!r}") from None
-        _check_source(certificate, "certificate")
-        if key is not None:
-            _check_source(key, "private key")
-        elif _pem.source_of(certificate)[2] is None:
-            raise configuration_error(
-                "checking the signing chain",
-                "no private key given; a key is found by pairing only for a "
-                "certificate in a token (Certificate.from_id)",
-            )
-        for cert in chain.chain or ():
-            _check_source(cert, "chain certificate")
-    if config.trust_store is not None:
-        _check_source(config.trust_store, "trust store")
-    _version_range(config)
-    _cipher_ids(config.ciphers)
-    _alpn_wire(config.inner_protocols)
-    _check_policy(config, effective_policy())
-
-
-def _names_a_source(store: Any) -> bool:
-    """False for TrustStore.system(), which names no buffer, file or id."""
-    return any(part is not None for part in _pem.source_of(store))
+    _config.check_sources(config)
+    _nss.check_settings(_config.settings_of(config), effective_policy().describe())
 
 
 def _build_core(config: Any, *, server: bool, verify: bool, check_hostname: bool) -> Any:
+    """The _nss.Context (an NSS model socket) for ``config``."""
     policy = effective_policy()
-    validate_config(config)
-    lowest, highest = _version_range(config)
-    trust_store = config.trust_store
-    if server:
-        chains = list(config.certificate_chain or ())
-        if not chains:
-            raise configuration_error(
-                "creating a server context", "it needs at least one signing chain"
-            )
-        signing_chains = [_signing_chain(chain) for chain in chains]
-        verify = verify and trust_store is not None
-    else:
-        chain = config.certificate_chain
-        signing_chains = [_signing_chain(chain)] if chain is not None else []
-
-    anchors = trust_id = None
-    if verify and trust_store is not None and _names_a_source(trust_store):
-        trust_id = _pem.id_text(trust_store, "trust store")
-        if trust_id is None:
-            anchors = _pem.trust_anchor_ders(trust_store)
-
+    _config.check_sources(config)
+    chains = _config.signing_chains(config)
+    if server and not chains:
+        raise configuration_error(
+            "creating a server context", "it needs at least one signing chain"
+        )
+    # A server verifies clients only when it has a trust store to verify by.
+    verify = verify and (not server or config.trust_store is not None)
     return _nss.Context(
+        _config.settings_of(config),
         server=server,
-        lowest_version=lowest,
-        highest_version=highest,
-        ciphers=_cipher_ids(config.ciphers),
-        alpn=_alpn_wire(config.inner_protocols),
-        signing_chains=signing_chains,
-        anchors=anchors,
+        chains=[_config.chain_source(chain) for chain in chains[: None if server else 1]],
+        trust=_config.trust_source(config.trust_store if verify else None),
         verify=verify,
         check_hostname=check_hostname and not server,
         policy=policy.describe(),
-        trust_id=trust_id,
         pin_callback=tokens.pin_callback(),
     )
 

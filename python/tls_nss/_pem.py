@@ -10,7 +10,7 @@ import base64
 import binascii
 import os
 import re
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from ._errors import configuration_error
 
@@ -18,6 +18,7 @@ _PEM_BLOCK = re.compile(
     rb"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)-----END \1-----", re.DOTALL
 )
 _PEM_MARKER = b"-----BEGIN "
+_CERTIFICATE_LABELS = ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
 
 
 class Source(NamedTuple):
@@ -93,7 +94,7 @@ def certificate_der(cert: Any, what: str = "certificate") -> Source:
     if not is_pem(source.data):
         return source
     for label, der in pem_blocks(source.data, source.description):
-        if label in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
+        if label in _CERTIFICATE_LABELS:
             return Source(der, source.description)
     raise configuration_error(f"reading {source.description}", "it holds no PEM CERTIFICATE block")
 
@@ -127,38 +128,65 @@ def id_text(obj: Any, what: str) -> str | None:
     return text
 
 
-# What _nss.Context takes for each certificate and key: ("der", DER,
-# description) or ("id", id, description); keys also carry their PEM label.
-CertificateSpec = tuple[str, Any, str]
-KeySpec = tuple[str, Any, "str | None", str]
+class CertificateSource(NamedTuple):
+    """A certificate as _nss.Context loads it: DER, or an id in a token."""
+
+    description: str  # for messages: "certificate file /etc/x.pem"
+    der: Optional[bytes] = None
+    token_id: Optional[str] = None
 
 
-def certificate_spec(cert: Any, what: str = "certificate") -> CertificateSpec:
+class KeySource(NamedTuple):
+    """A private key as _nss.Context loads it: DER, or an id in a token."""
+
+    description: str
+    der: Optional[bytes] = None
+    pem_label: Optional[str] = None  # None when the key came as bare DER
+    token_id: Optional[str] = None
+
+
+class ChainSource(NamedTuple):
+    """A signing chain as _nss.Context loads it."""
+
+    leaf: CertificateSource
+    #: None: the key that pairs with the leaf in the leaf's token.
+    key: Optional[KeySource]
+    intermediates: tuple[CertificateSource, ...]
+
+
+class TrustSource(NamedTuple):
+    """Where a context's trust anchors come from; neither: the system's."""
+
+    anchors: Optional[tuple[bytes, ...]] = None
+    token_id: Optional[str] = None
+
+
+def certificate_source(cert: Any, what: str = "certificate") -> CertificateSource:
     token_id = id_text(cert, what)
     if token_id is not None:
-        return ("id", token_id, what)
+        return CertificateSource(what, token_id=token_id)
     source = certificate_der(cert, what)
-    return ("der", source.data, source.description)
+    return CertificateSource(source.description, der=source.data)
 
 
-def private_key_spec(key: Any) -> KeySpec:
+def key_source(key: Any) -> KeySource:
     token_id = id_text(key, "private key")
     if token_id is not None:
-        return ("id", token_id, None, "private key")
+        return KeySource("private key", token_id=token_id)
     der = private_key_der(key)
-    return ("der", der.der, der.pem_label, der.description)
+    return KeySource(der.description, der=der.der, pem_label=der.pem_label)
 
 
-def trust_anchor_ders(store: Any) -> list[bytes]:
+def trust_anchor_ders(store: Any) -> tuple[bytes, ...]:
     """The certificates of a trust store given by buffer or path."""
     source = read(store, "trust store")
     if not is_pem(source.data):
-        return [source.data] if source.data else []
-    ders = [
+        return (source.data,) if source.data else ()
+    ders = tuple(
         der
         for label, der in pem_blocks(source.data, source.description)
-        if label in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE")
-    ]
+        if label in _CERTIFICATE_LABELS
+    )
     if not ders:
         raise configuration_error(
             f"reading {source.description}", "it holds no PEM CERTIFICATE block"
