@@ -51,9 +51,13 @@ def need(tool: str) -> str:
 
 
 class ServerProcess:
-    """A command-line TLS server, stopped when the test ends."""
+    """A command-line TLS server, stopped when the test ends.
 
-    def __init__(self, argv: Sequence[str], port: int, probe: bool = True) -> None:
+    It is ready once it prints ``ready_line``, or, without one, once its
+    port accepts a connection.
+    """
+
+    def __init__(self, argv: Sequence[str], port: int, ready_line: str | None = None) -> None:
         self.port = port
         self.process = subprocess.Popen(
             list(argv),
@@ -63,10 +67,10 @@ class ServerProcess:
             text=True,
             env=peer_environment(),
         )
-        if probe:
+        if ready_line is None:
             wait_for_port(port, self.process)
         else:
-            time.sleep(0.5)
+            _wait_for_line(self, ready_line)
 
     def output(self) -> str:
         self.stop()
@@ -86,8 +90,8 @@ class ServerProcess:
 def openssl_server(pki: Any, cert: str = "rsa", *, args: Sequence[str] = (), rev: bool = True) -> ServerProcess:
     """openssl s_server on loopback, reversing each line it receives.
 
-    It does not probe its port first: s_server would take the probe as its
-    only client when -naccept is given.
+    It is ready when it says ACCEPT: a probe of its port would be taken as
+    its only client when -naccept is given.
     """
     port = free_port()
     argv = [
@@ -97,9 +101,7 @@ def openssl_server(pki: Any, cert: str = "rsa", *, args: Sequence[str] = (), rev
     ]
     if rev:
         argv.append("-rev")
-    server = ServerProcess(argv + list(args), port, probe=False)
-    _wait_for_line(server, "ACCEPT")
-    return server
+    return ServerProcess(argv + list(args), port, ready_line="ACCEPT")
 
 
 def gnutls_server(pki: Any, cert: str = "rsa", *, args: Sequence[str] = ()) -> ServerProcess:

@@ -108,11 +108,20 @@ def test_encrypted_private_key(pki, form):
 @pytest.mark.parametrize("cert", ["rsa", "ec"])
 @pytest.mark.parametrize("form", ["pkcs8", "traditional"])
 @pytest.mark.parametrize("encoding", ["pem", "der"])
-def test_key_formats_are_accepted(pki, cert, form, encoding):
+def test_key_formats_are_accepted(pki, client_context, cert, form, encoding):
+    """Every accepted key format serves a handshake: the key really signs."""
     issued = pki.issued[cert]
     key = issued.key_pem(form) if encoding == "pem" else issued.key_der(form)
     leaf = issued.cert_pem if encoding == "pem" else issued.cert_der
-    SERVER(_server_config(tls.Certificate.from_buffer(leaf), tls.PrivateKey.from_buffer(key)))
+    server = ThreadedServer(
+        SERVER(_server_config(tls.Certificate.from_buffer(leaf), tls.PrivateKey.from_buffer(key))),
+        echo_once)
+    with client_context().connect(("localhost", server.port)) as sock:
+        sock.sendall(b"signed")
+        assert sock.recv(100) == b"signed"
+        assert sock.getpeercert() == issued.cert_der
+    server.join()
+    assert not server.errors, server.errors
 
 
 @pytest.mark.parametrize("protocols, problem", [
