@@ -21,10 +21,11 @@ def test_package_and_extension_share_one_directory():
     package = _site() / "tls_nss"
     assert Path(tls_nss.__file__).parent == package
     assert (package / "__init__.py").is_file()
-    extensions = [p.name for p in package.iterdir() if p.name.startswith("_nss")]
     import sysconfig
 
-    assert extensions == ["_nss" + sysconfig.get_config_var("EXT_SUFFIX")]
+    # The extension, and the stub that types it.
+    installed = sorted(p.name for p in package.iterdir() if p.name.startswith("_nss"))
+    assert installed == sorted(["_nss" + sysconfig.get_config_var("EXT_SUFFIX"), "_nss.pyi"])
 
 
 def test_no_libtool_archive_is_installed():

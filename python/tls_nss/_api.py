@@ -8,13 +8,17 @@ classes describe what every implementation provides.
 from __future__ import annotations
 
 import os
+import sys
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, Union
 
-if TYPE_CHECKING:
-    from collections.abc import Buffer  # noqa: F401  (3.12+, for annotations only)
+if TYPE_CHECKING:  # annotations only
+    if sys.version_info >= (3, 12):
+        from collections.abc import Buffer
+    else:
+        Buffer = Union[bytes, bytearray, memoryview]
 
 __all__ = [
     "TLSClientConfiguration",
@@ -437,7 +441,7 @@ class TLSSocket(Protocol):
     over that channel."""
 
     @abstractmethod
-    def __init__(self, *args: tuple, **kwargs: tuple) -> None:
+    def __init__(self, *args: tuple[Any, ...], **kwargs: tuple[Any, ...]) -> None:
         """TLSSockets should not be constructed by the user."""
 
     @abstractmethod

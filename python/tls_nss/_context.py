@@ -32,7 +32,9 @@ def validate_config(config: TLSClientConfiguration | TLSServerConfiguration) -> 
     _nss.check_settings(_config.settings_of(config), effective_policy().describe())
 
 
-def _build_core(config: Any, *, server: bool, verify: bool, check_hostname: bool) -> Any:
+def _build_core(
+    config: Any, *, server: bool, verify: bool, check_hostname: bool
+) -> _nss.Context:
     """The _nss.Context (an NSS model socket) for ``config``."""
     policy = effective_policy()
     _config.check_sources(config)

@@ -18,7 +18,7 @@ get_extra_info() for "tls_buffer", "peercert" (DER), "cipher",
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 from ._errors import RaggedEOF, TLSError, WantReadError, WantWriteError
 
@@ -72,7 +72,7 @@ class _TLSTransport(asyncio.Transport):
 
     def get_write_buffer_size(self) -> int:
         network = self._tls.network
-        pending = self._tls.buffer.outgoing_bytes_buffered()
+        pending: int = self._tls.buffer.outgoing_bytes_buffered()
         return pending + (network.get_write_buffer_size() if network else 0)
 
     def set_write_buffer_limits(self, high: Optional[int] = None, low: Optional[int] = None) -> None:
@@ -80,19 +80,24 @@ class _TLSTransport(asyncio.Transport):
             self._tls.network.set_write_buffer_limits(high, low)
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self._tls.network.get_write_buffer_limits()
+        network = self._tls.network
+        return network.get_write_buffer_limits() if network else (0, 0)
 
     def pause_reading(self) -> None:
-        self._tls.network.pause_reading()
+        if self._tls.network:
+            self._tls.network.pause_reading()
 
     def resume_reading(self) -> None:
-        self._tls.network.resume_reading()
+        if self._tls.network:
+            self._tls.network.resume_reading()
 
     def is_reading(self) -> bool:
-        return self._tls.network.is_reading()
+        network = self._tls.network
+        return network.is_reading() if network else False
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._tls.app = protocol
+        # A stream of plaintext goes to data_received: a Protocol.
+        self._tls.app = cast(asyncio.Protocol, protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._tls.app
@@ -107,12 +112,12 @@ class TLSProtocol(asyncio.Protocol):
     fails with the TLSError that ended it.
     """
 
-    def __init__(self, buffer: Any, app_protocol: asyncio.BaseProtocol) -> None:
+    def __init__(self, buffer: Any, app_protocol: asyncio.Protocol) -> None:
         self.buffer = buffer
         self.app = app_protocol
         self.network: Optional[asyncio.Transport] = None
         self.closing = False
-        self.handshake_complete: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.handshake_complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._app_transport = _TLSTransport(self)
         self._handshake_done = False
         self._eof_delivered = False

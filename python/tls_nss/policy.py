@@ -120,12 +120,14 @@ def effective_policy() -> EffectivePolicy:
     if started.policy_applied_by == "nss":
         source, name = "nss-builtin", system_policy_name()
     report = _nss.policy_report()
+    low, high = report["versions"]
+    low_name, high_name = report["version_names"]
     # Built the same by every thread that gets here first; any one may win.
     _effective = EffectivePolicy(
         source=source,
         name=name,
-        versions=tuple(report["versions"]),
-        version_names=tuple(report["version_names"]),
+        versions=(low, high),
+        version_names=(low_name, high_name),
         cipher_suites=tuple(_suite(s) for s in report["cipher_suites"]),
         groups=tuple(report["groups"]),
         signature_schemes=tuple(report["signature_schemes"]),
