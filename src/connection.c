@@ -284,6 +284,21 @@ conn_getpeercert(tls_nss_conn *conn, PyObject *unused)
 }
 
 static PyObject *
+conn_negotiated_group(tls_nss_conn *conn, void *closure)
+{
+    SSLChannelInfo info;
+    const char *name;
+
+    if (!channel_info(conn, &info) ||
+        info.length < offsetof(SSLChannelInfo, keaGroup) + sizeof(info.keaGroup))
+        Py_RETURN_NONE;
+    name = tls_nss_group_name(info.keaGroup);
+    if (name == NULL)
+        return PyUnicode_FromFormat("0x%04x", (unsigned int)info.keaGroup);
+    return PyUnicode_FromString(name);
+}
+
+static PyObject *
 conn_get_context(tls_nss_conn *conn, void *closure)
 {
     if (conn->owner == NULL)
@@ -347,6 +362,9 @@ static PyGetSetDef conn_getset[] = {
      NULL},
     {"negotiated_tls_version", (getter)conn_negotiated_tls_version, NULL,
      "The negotiated TLSVersion, or None.", NULL},
+    {"negotiated_group", (getter)conn_negotiated_group, NULL,
+     "The key exchange group of the handshake (\"X25519MLKEM768\", \"x25519\", ...), or\n"
+     "None. An NSS extension to PEP 748.", NULL},
     {NULL},
 };
 

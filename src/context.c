@@ -64,6 +64,26 @@ configure_server_options(tls_nss_state *st, tls_nss_context *self, PRFileDesc *b
                       "renegotiation");
 }
 
+/* A client whose first group is the hybrid X25519MLKEM768 would send only
+ * its key share, and every server without it would answer with a
+ * HelloRetryRequest, costing a round trip and a wasted ML-KEM key. The
+ * x25519 share goes beside it; NSS takes it from the hybrid's own X25519
+ * key pair, so it costs no key generation. */
+static int
+configure_key_shares(tls_nss_state *st, PRFileDesc *base)
+{
+#if HAVE_DECL_SSL_GRP_KEM_MLKEM768X25519 && HAVE_DECL_SEC_OID_MLKEM768X25519
+    if (tls_nss_policy_allows_group(ssl_grp_kem_mlkem768x25519) &&
+        tls_nss_policy_allows_group(ssl_grp_ec_curve25519) &&
+        SSL_SendAdditionalKeyShares(base, 1) != SECSuccess) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                      "offering an x25519 key share beside X25519MLKEM768");
+        return -1;
+    }
+#endif
+    return 0;
+}
+
 /* The context's anchors: its own (from DER or an id), or the system's
  * roots, loaded into NSS once. */
 static int
@@ -131,7 +151,8 @@ build_base_model(tls_nss_state *st, tls_nss_context *self, const tls_nss_setting
         set_option(st, base, SSL_ENABLE_FALSE_START, PR_FALSE, "false start") < 0 ||
         set_option(st, base, SSL_ENABLE_0RTT_DATA, PR_FALSE, "0-RTT data") < 0 ||
         tls_nss_settings_apply(st, settings, base) < 0 ||
-        (self->is_server && configure_server_options(st, self, base) < 0)) {
+        (self->is_server ? configure_server_options(st, self, base)
+                         : configure_key_shares(st, base)) < 0) {
         PR_Close(base);
         return NULL;
     }

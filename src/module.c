@@ -53,6 +53,12 @@ policy_report(PyObject *module, PyObject *unused)
 }
 
 static PyObject *
+features(PyObject *module, PyObject *unused)
+{
+    return tls_nss_features();
+}
+
+static PyObject *
 nss_version(PyObject *module, PyObject *unused)
 {
     return PyUnicode_FromString(NSS_GetVersion());
@@ -104,12 +110,15 @@ check_settings(PyObject *module, PyObject *args, PyObject *kwargs)
 static PyMethodDef module_methods[] = {
     {"initialize", (PyCFunction)(void (*)(void))initialize, METH_VARARGS | METH_KEYWORDS,
      "initialize(policy_config, allow_entries, *, nss_db=None, read_write=False,\n"
-     "           modules=[], p11_kit_proxy=True)\n--\n\n"
+     "           modules=[], p11_kit_proxy=True, replace_system_policy=False)\n--\n\n"
      "Start NSS (with the NSS database nss_db, if given) and apply the crypto\n"
-     "policy (None: none), once per process; then load p11-kit's proxy and the\n"
-     "(name, library) PKCS#11 modules. Returns {'applied_by': 'tls_nss'|'nss'|\n"
-     "'nobody', 'ignored': [entries], 'p11_kit_proxy': library or None,\n"
-     "'nss_db': nss_db or None}."},
+     "policy (None: none), once per process; then load (or, with\n"
+     "p11_kit_proxy false, unload) p11-kit's proxy, and load the (name, library)\n"
+     "PKCS#11 modules. replace_system_policy keeps an NSS built with a system\n"
+     "policy from applying it; if NSS applied it before, that is an error.\n"
+     "Returns {'applied_by': 'tls_nss'|'nss'|'nobody', 'ignored': [entries],\n"
+     "'system_file': the file NSS applied or None, 'p11_kit_proxy': library or\n"
+     "None, 'nss_db': nss_db or None}."},
     {"check_settings", (PyCFunction)(void (*)(void))check_settings,
      METH_VARARGS | METH_KEYWORDS,
      "check_settings(settings, policy)\n--\n\n"
@@ -122,6 +131,10 @@ static PyMethodDef module_methods[] = {
      "without a login."},
     {"policy_report", policy_report, METH_NOARGS,
      "policy_report()\n--\n\nThe effective policy: versions, suites, groups, schemes, key sizes."},
+    {"features", features, METH_NOARGS,
+     "features()\n--\n\n"
+     "The algorithms this build of NSS knows beyond the classics: frozenset of\n"
+     "key exchange group names (\"X25519MLKEM768\", \"x25519\", ...) and \"ML-DSA\"."},
     {"nss_version", nss_version, METH_NOARGS,
      "nss_version()\n--\n\nThe version of the NSS library in use."},
     {"implemented_ciphers", implemented_ciphers, METH_NOARGS,

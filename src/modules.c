@@ -5,23 +5,60 @@
 
 #include <secmod.h>
 
+static const char *
+file_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* A new reference to a loaded module of `library`, matched by file name
+ * (NSS itself may have loaded it by another path), or NULL. */
+static SECMODModule *
+find_module_of(const char *library)
+{
+    SECMODListLock *lock = SECMOD_GetDefaultModuleListLock();
+    SECMODModule *found = NULL;
+
+    SECMOD_GetReadLock(lock);
+    for (SECMODModuleList *m = SECMOD_GetDefaultModuleList(); m && !found; m = m->next) {
+        const char *dll = m->module->dllName;
+        if (dll != NULL && strcmp(file_name(dll), file_name(library)) == 0)
+            found = SECMOD_ReferenceModule(m->module);
+    }
+    SECMOD_ReleaseReadLock(lock);
+    return found;
+}
+
 static PRBool
 module_is_loaded(const char *library)
 {
-    const char *wanted = strrchr(library, '/') ? strrchr(library, '/') + 1 : library;
-    SECMODListLock *lock = SECMOD_GetDefaultModuleListLock();
-    PRBool loaded = PR_FALSE;
+    SECMODModule *module = find_module_of(library);
+    if (module != NULL)
+        SECMOD_DestroyModule(module);
+    return module != NULL;
+}
 
-    SECMOD_GetReadLock(lock);
-    for (SECMODModuleList *m = SECMOD_GetDefaultModuleList(); m && !loaded; m = m->next) {
-        const char *dll = m->module->dllName;
-        if (dll == NULL)
-            continue;
-        const char *base = strrchr(dll, '/') ? strrchr(dll, '/') + 1 : dll;
-        loaded = strcmp(base, wanted) == 0;
+int
+tls_nss_unload_modules_of(tls_nss_state *st, const char *library)
+{
+    SECMODModule *module;
+    int count = 0;
+
+    while ((module = find_module_of(library)) != NULL) {
+        SECStatus rv;
+        Py_BEGIN_ALLOW_THREADS
+        rv = SECMOD_UnloadUserModule(module);
+        Py_END_ALLOW_THREADS
+        SECMOD_DestroyModule(module);
+        if (rv != SECSuccess) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                          "unloading the PKCS#11 module %s", library);
+            return -1;
+        }
+        count++;
     }
-    SECMOD_ReleaseReadLock(lock);
-    return loaded;
+    return count;
 }
 
 /* Loads one PKCS#11 module. Returns 1 if loaded, 0 if it already was, -1
@@ -53,8 +90,14 @@ tls_nss_load_module(tls_nss_state *st, const char *name, const char *library)
     }
     Py_END_ALLOW_THREADS
     if (module == NULL) {
-        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error, "loading the PKCS#11 module %s",
-                      library);
+        /* A module that p11-kit's proxy has initialised already refuses a
+         * second initialisation in the same process. */
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error, "loading the PKCS#11 module %s%s",
+                      library,
+                      module_is_loaded(TLS_NSS_P11_KIT_PROXY)
+                          ? " (p11-kit's proxy is loaded and may reach its tokens already; "
+                            "TLS_NSS_P11_KIT_PROXY=0 leaves the proxy out)"
+                          : "");
         return -1;
     }
     SECMOD_DestroyModule(module); /* NSS's module list keeps its own reference */

@@ -11,6 +11,7 @@
 
 #include <secmod.h>
 #include <secoid.h>
+#include <utilpars.h>
 
 /* Option limits a policy may set, by their crypto-policies names. */
 static const struct {
@@ -25,45 +26,6 @@ static const struct {
     {"RSA-MIN", NSS_RSA_MIN_KEY_SIZE, PR_TRUE},
     {"DH-MIN", NSS_DH_MIN_KEY_SIZE, PR_TRUE},
     {"DSA-MIN", NSS_DSA_MIN_KEY_SIZE, PR_TRUE},
-};
-
-/* Named groups NSS can use for key exchange, with their policy OIDs. */
-static const struct {
-    const char *name;
-    SECOidTag oid;
-} policy_groups[] = {
-    {"x25519", SEC_OID_CURVE25519},
-    {"secp256r1", SEC_OID_ANSIX962_EC_PRIME256V1},
-    {"secp384r1", SEC_OID_SECG_EC_SECP384R1},
-    {"secp521r1", SEC_OID_SECG_EC_SECP521R1},
-    {"ffdhe2048", SEC_OID_TLS_FFDHE_2048},
-    {"ffdhe3072", SEC_OID_TLS_FFDHE_3072},
-    {"ffdhe4096", SEC_OID_TLS_FFDHE_4096},
-    {"ffdhe6144", SEC_OID_TLS_FFDHE_6144},
-    {"ffdhe8192", SEC_OID_TLS_FFDHE_8192},
-};
-
-/* Signature schemes, with the hash and key algorithms the policy governs. */
-static const struct {
-    const char *name;
-    SSLSignatureScheme scheme;
-    SECOidTag hash;
-    SECOidTag key;
-} policy_schemes[] = {
-    {"ecdsa_secp256r1_sha256", ssl_sig_ecdsa_secp256r1_sha256, SEC_OID_SHA256, SEC_OID_ANSIX962_EC_PUBLIC_KEY},
-    {"ecdsa_secp384r1_sha384", ssl_sig_ecdsa_secp384r1_sha384, SEC_OID_SHA384, SEC_OID_ANSIX962_EC_PUBLIC_KEY},
-    {"ecdsa_secp521r1_sha512", ssl_sig_ecdsa_secp521r1_sha512, SEC_OID_SHA512, SEC_OID_ANSIX962_EC_PUBLIC_KEY},
-    {"rsa_pss_rsae_sha256", ssl_sig_rsa_pss_rsae_sha256, SEC_OID_SHA256, SEC_OID_PKCS1_RSA_PSS_SIGNATURE},
-    {"rsa_pss_rsae_sha384", ssl_sig_rsa_pss_rsae_sha384, SEC_OID_SHA384, SEC_OID_PKCS1_RSA_PSS_SIGNATURE},
-    {"rsa_pss_rsae_sha512", ssl_sig_rsa_pss_rsae_sha512, SEC_OID_SHA512, SEC_OID_PKCS1_RSA_PSS_SIGNATURE},
-    {"rsa_pss_pss_sha256", ssl_sig_rsa_pss_pss_sha256, SEC_OID_SHA256, SEC_OID_PKCS1_RSA_PSS_SIGNATURE},
-    {"rsa_pss_pss_sha384", ssl_sig_rsa_pss_pss_sha384, SEC_OID_SHA384, SEC_OID_PKCS1_RSA_PSS_SIGNATURE},
-    {"rsa_pss_pss_sha512", ssl_sig_rsa_pss_pss_sha512, SEC_OID_SHA512, SEC_OID_PKCS1_RSA_PSS_SIGNATURE},
-    {"rsa_pkcs1_sha256", ssl_sig_rsa_pkcs1_sha256, SEC_OID_SHA256, SEC_OID_PKCS1_RSA_ENCRYPTION},
-    {"rsa_pkcs1_sha384", ssl_sig_rsa_pkcs1_sha384, SEC_OID_SHA384, SEC_OID_PKCS1_RSA_ENCRYPTION},
-    {"rsa_pkcs1_sha512", ssl_sig_rsa_pkcs1_sha512, SEC_OID_SHA512, SEC_OID_PKCS1_RSA_ENCRYPTION},
-    {"ecdsa_sha1", ssl_sig_ecdsa_sha1, SEC_OID_SHA1, SEC_OID_ANSIX962_EC_PUBLIC_KEY},
-    {"rsa_pkcs1_sha1", ssl_sig_rsa_pkcs1_sha1, SEC_OID_SHA1, SEC_OID_PKCS1_RSA_ENCRYPTION},
 };
 
 static SECMODModule *
@@ -172,6 +134,7 @@ static struct {
     const char *applied_by; /* "tls_nss", "nss" or "nobody" */
     char **ignored;         /* never freed: it describes the process */
     size_t ignored_count;
+    char system_file[1024]; /* the file NSS applied, or "" */
     PRErrorCode error;
 } outcome;
 
@@ -179,7 +142,35 @@ typedef struct {
     const char *config;
     char **entries;
     size_t count;
+    PRBool required;
 } policy_request;
+
+/* The file an NSS built with a system policy (Fedora's) applied when it
+ * started: its "Policy File" module database names the directory and the
+ * file. */
+static void
+find_system_file(char *out, size_t size)
+{
+    SECMODListLock *lock = SECMOD_GetDefaultModuleListLock();
+
+    out[0] = '\0';
+    SECMOD_GetReadLock(lock);
+    for (SECMODModuleList *m = SECMOD_GetDBModuleList(); m != NULL; m = m->next) {
+        const char *params = m->module->libraryParams;
+        if (m->module->commonName == NULL || strcmp(m->module->commonName, "Policy File") != 0 ||
+            params == NULL)
+            continue;
+        char *directory = NSSUTIL_ArgGetParamValue("configdir", params);
+        char *file = NSSUTIL_ArgGetParamValue("secmod", params);
+        if (directory != NULL && file != NULL)
+            snprintf(out, size, "%s/%s",
+                     strncmp(directory, "sql:", 4) == 0 ? directory + 4 : directory, file);
+        PORT_Free(directory);
+        PORT_Free(file);
+        break;
+    }
+    SECMOD_ReleaseReadLock(lock);
+}
 
 static PRStatus
 apply_once(void *arg)
@@ -189,9 +180,16 @@ apply_once(void *arg)
     PRBool *ignored = NULL;
 
     /* Fedora's NSS loads the system policy itself when it starts; it is
-     * then in force already, and applying it again could only differ. */
+     * then in force already, and applying another could only mix the two.
+     * Start-up keeps NSS from it when a policy file is required; if NSS
+     * was started before us, the request cannot be met. */
     if (NSS_GetAlgorithmPolicy(SEC_OID_APPLY_SSL_POLICY, &ssl_policy) == SECSuccess &&
         (ssl_policy & NSS_USE_POLICY_IN_SSL)) {
+        find_system_file(outcome.system_file, sizeof(outcome.system_file));
+        if (request->required) {
+            outcome.error = SEC_ERROR_POLICY_LOCKED;
+            return PR_FAILURE;
+        }
         outcome.applied_by = "nss";
         goto start_ssl;
     }
@@ -240,9 +238,10 @@ tls_nss_policy_ready(void)
 }
 
 PyObject *
-tls_nss_apply_policy(tls_nss_state *st, const char *config, PyObject *allow_entries)
+tls_nss_apply_policy(tls_nss_state *st, const char *config, PyObject *allow_entries,
+                     PRBool required)
 {
-    policy_request request = {config, NULL, 0};
+    policy_request request = {config, NULL, 0, required};
     PRStatus status;
 
     if (allow_entries != NULL) {
@@ -260,6 +259,12 @@ tls_nss_apply_policy(tls_nss_state *st, const char *config, PyObject *allow_entr
     }
     status = tls_nss_call_once(&policy_once, apply_once, &request);
     PyMem_Free(request.entries);
+    if (status != PR_SUCCESS && outcome.error == SEC_ERROR_POLICY_LOCKED)
+        return tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, outcome.error,
+                             "applying the crypto policy: NSS applied the system's (%s) "
+                             "when it was started in this process, before tls_nss; it "
+                             "cannot be replaced now",
+                             outcome.system_file[0] ? outcome.system_file : "built in");
     if (status != PR_SUCCESS || !tls_nss_policy_ready())
         return tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, outcome.error,
                              "applying the crypto policy: NSS rejected it");
@@ -275,7 +280,8 @@ tls_nss_apply_policy(tls_nss_state *st, const char *config, PyObject *allow_entr
         }
         PyList_SET_ITEM(ignored, (Py_ssize_t)i, name);
     }
-    return Py_BuildValue("{s:s,s:N}", "applied_by", outcome.applied_by, "ignored", ignored);
+    return Py_BuildValue("{s:s,s:N,s:z}", "applied_by", outcome.applied_by, "ignored", ignored,
+                         "system_file", outcome.system_file[0] ? outcome.system_file : NULL);
 }
 
 int
@@ -334,78 +340,20 @@ tls_nss_policy_check_key(tls_nss_state *st, CERTCertificate *cert, const char *p
     return 0;
 }
 
-static int
-append_name(PyObject *list, const char *name)
-{
-    PyObject *item = PyUnicode_FromString(name);
-    int rv = item == NULL ? -1 : PyList_Append(list, item);
-    Py_XDECREF(item);
-    return rv;
-}
-
-static int
-allowed_for_ssl(SECOidTag oid, PRUint32 use)
-{
-    PRUint32 value = 0;
-    return NSS_GetAlgorithmPolicy(oid, &value) == SECSuccess && (value & use) == use;
-}
-
 PyObject *
-tls_nss_policy_report(void)
+tls_nss_policy_key_sizes(void)
 {
-    SSLVersionRange range;
-    PyObject *report = NULL, *suites = NULL, *groups = NULL, *schemes = NULL, *sizes = NULL;
+    PyObject *sizes = PyDict_New();
 
-    if (tls_nss_policy_version_range(&range) < 0)
-        range.min = range.max = 0;
-    if ((suites = PyList_New(0)) == NULL || (groups = PyList_New(0)) == NULL ||
-        (schemes = PyList_New(0)) == NULL || (sizes = PyDict_New()) == NULL)
-        goto done;
-
-    for (PRUint16 i = 0; i < SSL_NumImplementedCiphers; i++) {
-        PRUint16 suite = SSL_GetImplementedCiphers()[i];
-        if (!tls_nss_policy_allows_suite(suite))
-            continue;
-        PyObject *id = PyLong_FromLong(suite);
-        if (id == NULL || PyList_Append(suites, id) < 0) {
-            Py_XDECREF(id);
-            goto done;
-        }
-        Py_DECREF(id);
-    }
-    for (size_t i = 0; i < PR_ARRAY_SIZE(policy_groups); i++) {
-        if (allowed_for_ssl(policy_groups[i].oid, NSS_USE_ALG_IN_SSL_KX) &&
-            append_name(groups, policy_groups[i].name) < 0)
-            goto done;
-    }
-    for (size_t i = 0; i < PR_ARRAY_SIZE(policy_schemes); i++) {
-        if (allowed_for_ssl(policy_schemes[i].hash, NSS_USE_ALG_IN_SSL_KX) &&
-            allowed_for_ssl(policy_schemes[i].key, NSS_USE_ALG_IN_SSL_KX) &&
-            append_name(schemes, policy_schemes[i].name) < 0)
-            goto done;
-    }
-    for (size_t i = 0; i < PR_ARRAY_SIZE(policy_options); i++) {
+    for (size_t i = 0; sizes != NULL && i < PR_ARRAY_SIZE(policy_options); i++) {
+        PRInt32 value = 0;
         if (!policy_options[i].key_size)
             continue;
-        PRInt32 value = 0;
         NSS_OptionGet(policy_options[i].option, &value);
         PyObject *v = PyLong_FromLong(value);
-        if (v == NULL || PyDict_SetItemString(sizes, policy_options[i].name, v) < 0) {
-            Py_XDECREF(v);
-            goto done;
-        }
-        Py_DECREF(v);
+        if (v == NULL || PyDict_SetItemString(sizes, policy_options[i].name, v) < 0)
+            Py_CLEAR(sizes);
+        Py_XDECREF(v);
     }
-    char low[8], high[8];
-    report = Py_BuildValue("{s:(ii),s:(ss),s:O,s:O,s:O,s:O}", "versions", range.min, range.max,
-                           "version_names", tls_nss_describe_version(range.min, low, sizeof(low)),
-                           tls_nss_describe_version(range.max, high, sizeof(high)),
-                           "cipher_suites", suites, "groups", groups,
-                           "signature_schemes", schemes, "minimum_key_sizes", sizes);
-done:
-    Py_XDECREF(suites);
-    Py_XDECREF(groups);
-    Py_XDECREF(schemes);
-    Py_XDECREF(sizes);
-    return report;
+    return sizes;
 }

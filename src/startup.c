@@ -9,11 +9,16 @@
 #include "config.h"
 #include "tls_nss.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 typedef struct {
     const char *nss_db; /* "sql:DIR", or NULL for no database */
     PRBool read_write;
+    /* Keep an NSS built with a system policy (Fedora's) from applying it,
+     * and from loading the modules its file names: ours replaces it. */
+    PRBool replace_system_policy;
 } startup_request;
 
 static PRCallOnceType nss_once;
@@ -22,6 +27,30 @@ static PRErrorCode nss_init_error;
 static char nss_db[1024];
 /* Set last, atomically: other threads read it without the once. */
 static PRInt32 nss_started;
+
+#define IGNORE_SYSTEM_POLICY "NSS_IGNORE_SYSTEM_POLICY"
+
+/* NSS reads its switch when it starts; it is set only for that moment,
+ * so that programs this process runs are not affected. */
+static NSSInitContext *
+init_context(const char *db, const char *secmod, PRUint32 flags, PRBool replace_policy)
+{
+    const char *before = getenv(IGNORE_SYSTEM_POLICY);
+    char *saved = before ? strdup(before) : NULL;
+    NSSInitContext *context;
+
+    if (replace_policy)
+        setenv(IGNORE_SYSTEM_POLICY, "1", 1);
+    context = NSS_InitContext(db, "", "", secmod, NULL, flags);
+    if (replace_policy) {
+        if (saved != NULL)
+            setenv(IGNORE_SYSTEM_POLICY, saved, 1);
+        else
+            unsetenv(IGNORE_SYSTEM_POLICY);
+    }
+    free(saved);
+    return context;
+}
 
 static PRStatus
 start_nss(void *arg)
@@ -36,12 +65,12 @@ start_nss(void *arg)
          * comes from each context's own anchors or from the system's
          * roots, loaded on demand, and nothing is ever written. */
         flags |= NSS_INIT_NOCERTDB | NSS_INIT_NOMODDB | NSS_INIT_FORCEOPEN;
-        nss_context = NSS_InitContext("", "", "", "", NULL, flags);
+        nss_context = init_context("", "", flags, request->replace_system_policy);
     }
     else {
         snprintf(nss_db, sizeof(nss_db), "%s", request->nss_db);
         /* A database that cannot be opened is an error, not an empty one. */
-        nss_context = NSS_InitContext(nss_db, "", "", SECMOD_DB, NULL, flags);
+        nss_context = init_context(nss_db, SECMOD_DB, flags, request->replace_system_policy);
     }
     if (nss_context == NULL) {
         nss_init_error = PR_GetError();
@@ -80,11 +109,16 @@ start_nss_once(tls_nss_state *st, const startup_request *request)
 }
 
 /* p11-kit's proxy reaches every token registered with p11-kit (SoftHSM,
- * OpenSC, TPM2), as on Fedora, where NSS loads it itself. Returns the
- * library when it is loaded, Py_None when it is not installed. */
+ * OpenSC, TPM2), as on Fedora, where NSS loads it itself from the policy
+ * file. With `wanted`, it is loaded if it is installed; without, it is
+ * unloaded if NSS loaded it. Returns the library when it is loaded,
+ * Py_None when it is not. */
 static PyObject *
-load_p11_kit_proxy(tls_nss_state *st)
+settle_p11_kit_proxy(tls_nss_state *st, PRBool wanted)
 {
+    if (!wanted)
+        return tls_nss_unload_modules_of(st, TLS_NSS_P11_KIT_PROXY) < 0 ? NULL
+                                                                          : Py_NewRef(Py_None);
     if (access(TLS_NSS_P11_KIT_PROXY, R_OK) != 0)
         Py_RETURN_NONE;
     if (tls_nss_load_module(st, "p11-kit-proxy", TLS_NSS_P11_KIT_PROXY) < 0)
@@ -133,15 +167,15 @@ PyObject *
 tls_nss_initialize(tls_nss_state *st, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"policy_config", "allow_entries", "nss_db", "read_write",
-                               "modules", "p11_kit_proxy", NULL};
-    startup_request request = {NULL, PR_FALSE};
+                               "modules", "p11_kit_proxy", "replace_system_policy", NULL};
+    startup_request request = {NULL, PR_FALSE, PR_FALSE};
     const char *config;
     PyObject *entries, *modules = NULL, *proxy, *database, *outcome;
-    int read_write = 0, use_proxy = 1;
+    int read_write = 0, use_proxy = 1, replace = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "zO!|$zpO!p:initialize", keywords, &config,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "zO!|$zpO!pp:initialize", keywords, &config,
                                      &PyList_Type, &entries, &request.nss_db, &read_write,
-                                     &PyList_Type, &modules, &use_proxy) ||
+                                     &PyList_Type, &modules, &use_proxy, &replace) ||
         check_strings(entries, "allow_entries") < 0)
         return NULL;
     if (request.nss_db != NULL && strlen(request.nss_db) >= sizeof(nss_db)) {
@@ -149,14 +183,15 @@ tls_nss_initialize(tls_nss_state *st, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     request.read_write = read_write ? PR_TRUE : PR_FALSE;
+    request.replace_system_policy = replace ? PR_TRUE : PR_FALSE;
     if (start_nss_once(st, &request) < 0)
         return NULL;
-    outcome = tls_nss_apply_policy(st, config, entries);
+    outcome = tls_nss_apply_policy(st, config, entries, request.replace_system_policy);
     if (outcome == NULL)
         return NULL;
     /* Modules come after the policy, which must settle before anything
      * else touches NSS's algorithms; each loads once. */
-    proxy = use_proxy ? load_p11_kit_proxy(st) : Py_NewRef(Py_None);
+    proxy = settle_p11_kit_proxy(st, use_proxy ? PR_TRUE : PR_FALSE);
     database = nss_db[0] ? PyUnicode_FromString(nss_db) : Py_NewRef(Py_None);
     if (proxy == NULL || database == NULL ||
         (modules != NULL && load_modules(st, modules) < 0) ||

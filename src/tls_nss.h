@@ -4,7 +4,8 @@
  *   module.c      module definition, module state, the module's functions
  *   startup.c     process-wide NSS start-up: database, policy, modules
  *   errors.c      turning NSS/NSPR failures into the package's exceptions
- *   policy.c      the system crypto policy: applied once, reported
+ *   policy.c      the system crypto policy: applied once, queried
+ *   policy_report.c  what the policy allows, reported; group names
  *   settings.c    a configuration's protocol settings, checked against NSS
  *   certs.c       certificates and private keys from DER; key pairing
  *   pins.c        PINs for PKCS#11 tokens: where they come from, logging in
@@ -112,12 +113,13 @@ PyObject *tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind,
 /* ---- policy.c ---- */
 
 /* Applies the crypto policy `config` (a crypto-policies config= string, or
- * NULL for none) once per process, unless NSS applied one itself.
- * `allow_entries` lists the policy's allow= entries, to find those this
- * NSS ignores. Returns {"applied_by": "tls_nss"|"nss"|"nobody",
- * "ignored": [...]}, the same for every call. */
+ * NULL for none) once per process, unless NSS applied one itself; with
+ * `required`, that is a ConfigurationError instead. `allow_entries` lists
+ * the policy's allow= entries, to find those this NSS ignores. Returns
+ * {"applied_by": "tls_nss"|"nss"|"nobody", "ignored": [...],
+ * "system_file": the file NSS applied, or None}, the same for every call. */
 PyObject *tls_nss_apply_policy(tls_nss_state *st, const char *config,
-                               PyObject *allow_entries);
+                               PyObject *allow_entries, PRBool required);
 PRBool tls_nss_policy_ready(void);
 
 /* The TLS versions both NSS and the policy allow. 0, or -1 on failure. */
@@ -129,8 +131,19 @@ PRBool tls_nss_policy_allows_suite(PRUint16 suite);
 int tls_nss_policy_check_key(tls_nss_state *st, CERTCertificate *cert,
                              const char *policy, const char *what);
 
+/* {"RSA-MIN": bits, "DH-MIN": bits, "DSA-MIN": bits}. */
+PyObject *tls_nss_policy_key_sizes(void);
+
+/* ---- policy_report.c ---- */
+
 /* The effective policy as a dict, for tls_nss.policy. */
 PyObject *tls_nss_policy_report(void);
+/* What this build of NSS offers beyond the classics: the names of the key
+ * exchange groups it knows, and "ML-DSA" where it has ML-DSA. */
+PyObject *tls_nss_features(void);
+/* A key exchange group's IANA name ("X25519MLKEM768"), or NULL. */
+const char *tls_nss_group_name(SSLNamedGroup group);
+PRBool tls_nss_policy_allows_group(SSLNamedGroup group);
 
 /* ---- settings.c ---- */
 
@@ -260,6 +273,9 @@ PyObject *tls_nss_nicknames_of(CERTCertList *list);
 /* 1 if loaded, 0 if a module of that library is loaded already, -1 with an
  * exception set. */
 int tls_nss_load_module(tls_nss_state *st, const char *name, const char *library);
+/* Unloads every module of `library` (matched by file name); their count,
+ * or -1 with an exception set. */
+int tls_nss_unload_modules_of(tls_nss_state *st, const char *library);
 PyObject *tls_nss_list_tokens(void);
 
 /* ---- anchors.c ---- */

@@ -17,6 +17,15 @@ from certgen import Authority, Issued  # noqa: E402
 from peers import TIMEOUT  # noqa: E402
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    extras = ", ".join(sorted(tls._nss.features() - {"x25519", "secp256r1", "secp384r1",
+                                                       "secp521r1", "ffdhe2048", "ffdhe3072",
+                                                       "ffdhe4096", "ffdhe6144", "ffdhe8192"}))
+    own = os.environ.get("TLS_NSS_TEST_NSS_POLICY_FILE")
+    return (f"NSS {tls.nss_version()} (beyond the classics: {extras or 'nothing'}); "
+            f"system policy applied by NSS itself: {own or 'none'}")
+
+
 @pytest.fixture(autouse=True)
 def bounded_socket_timeouts():
     """No test may hang on a peer: every socket times out."""

@@ -94,13 +94,18 @@ def _make_keystore(workdir: Path) -> Keystore:
         config.write_text(f"directories.tokendir = {workdir / 'tokens'}\n"
                           "objectstore.backend = file\nlog.level = ERROR\n")
         env = {"SOFTHSM2_CONF": str(config)}
+        # NSS's tools reach SoftHSM through the database they are given. An
+        # NSS that applies the system policy itself (Fedora's) would also
+        # load p11-kit's proxy, which starts SoftHSM first and makes the
+        # module's second start, for the database, fail.
+        tools_env = {**env, "NSS_IGNORE_SYSTEM_POLICY": "1"}
         pin_file.write_text(DEMO_PIN + "\n")
         _run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN, "--pin", DEMO_PIN,
               "--so-pin", DEMO_PIN + "-so"], env)
-        _run(["certutil", "-N", "-d", database, "--empty-password"], env)
+        _run(["certutil", "-N", "-d", database, "--empty-password"], tools_env)
         _run(["modutil", "-dbdir", database, "-add", "softhsm", "-libfile", module, "-force"],
-             env)
-        _certificates(database, TOKEN, pin_file, noise, env)
+             tools_env)
+        _certificates(database, TOKEN, pin_file, noise, tools_env)
         # The key is paired with its certificate inside the token; the PIN
         # comes from a callback (a URI could carry pin-source= instead).
         tls.set_pin_callback(lambda token, retry: None if retry else DEMO_PIN)

@@ -27,6 +27,8 @@ class Startup(NamedTuple):
     policy_applied_by: str
     #: Policy entries this NSS does not know, and skipped.
     policy_ignored: tuple[str, ...]
+    #: The file an NSS built with a system policy applied itself, if known.
+    policy_system_file: Optional[str]
     #: p11-kit's proxy module, if it was loaded.
     p11_kit_proxy: Optional[str]
     #: The NSS database, "sql:DIR", if one was opened.
@@ -100,6 +102,12 @@ def ensure_started() -> Startup:
                 read_write=os.environ.get("TLS_NSS_DB_READ_WRITE") == "1",
                 modules=list(_extra_modules),
                 p11_kit_proxy=os.environ.get("TLS_NSS_P11_KIT_PROXY") != "0",
+                # A policy file asked for by name replaces the system's, on
+                # an NSS that applies the system's itself; it must never be
+                # silently ignored.
+                replace_system_policy=located.path is not None
+                and located.source != _policy_file.SYSTEM_POLICY_FILE
+                and located.source != "embedded",
             )
         except NSSError as e:
             operation = f"starting NSS under the crypto policy from {located.path}"
@@ -109,6 +117,7 @@ def ensure_started() -> Startup:
             policy=located,
             policy_applied_by=outcome["applied_by"],
             policy_ignored=tuple(outcome["ignored"]),
+            policy_system_file=outcome["system_file"],
             p11_kit_proxy=outcome["p11_kit_proxy"],
             nss_db=outcome["nss_db"],
         )

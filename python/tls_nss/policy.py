@@ -46,8 +46,12 @@ class EffectivePolicy:
     """The crypto policy in force in this process.
 
     Attributes:
-        source: the policy file's path, "embedded", "nss-builtin" (NSS
-            applied the system policy itself) or "disabled".
+        source: the policy file's path (where NSS applied the system policy
+            itself, the file it applied), "embedded", "nss-builtin" (NSS
+            applied a system policy from a file it does not name) or
+            "disabled".
+        applied_by: "tls_nss", "nss" (NSS applied the system policy when it
+            started, as Fedora's does) or "nobody" (no policy).
         name: the policy's name (e.g. "DEFAULT:NO-SHA1"), where known.
         versions: the lowest and highest TLS version allowed, as NSS numbers
             (0x0303 is TLS 1.2).
@@ -62,6 +66,7 @@ class EffectivePolicy:
     """
 
     source: str
+    applied_by: str
     name: Union[str, None]
     versions: tuple[int, int]
     version_names: tuple[str, str]
@@ -76,8 +81,9 @@ class EffectivePolicy:
         name = f'"{self.name}"' if self.name else "(unnamed)"
         if self.source == "embedded":
             return f"the embedded default crypto policy {name}"
-        if self.source == "nss-builtin":
-            return f"the system crypto policy {name} (applied by NSS)"
+        if self.applied_by == "nss":
+            where = "" if self.source == "nss-builtin" else f" from {self.source}"
+            return f"the system crypto policy {name} (applied by NSS{where})"
         if self.source == "disabled":
             return "no crypto policy (NSS_IGNORE_SYSTEM_POLICY=1)"
         return f"the crypto policy {name} from {self.source}"
@@ -90,7 +96,7 @@ class EffectivePolicy:
 
         low, high = self.version_names
         lines = [
-            f"source:            {self.source}",
+            f"source:            {self.source} (applied by {self.applied_by})",
             f"name:              {self.name or '(unknown)'}",
             f"TLS versions:      {low} to {high}",
             f"cipher suites:     {names(self.cipher_suites)}",
@@ -118,13 +124,15 @@ def effective_policy() -> EffectivePolicy:
     started = _startup.ensure_started()
     source, name = started.policy.source, started.policy.name
     if started.policy_applied_by == "nss":
-        source, name = "nss-builtin", system_policy_name()
+        source = started.policy_system_file or "nss-builtin"
+        name = system_policy_name()
     report = _nss.policy_report()
     low, high = report["versions"]
     low_name, high_name = report["version_names"]
     # Built the same by every thread that gets here first; any one may win.
     _effective = EffectivePolicy(
         source=source,
+        applied_by=started.policy_applied_by,
         name=name,
         versions=(low, high),
         version_names=(low_name, high_name),
