@@ -3,10 +3,17 @@
 # Fedora/RHEL (dnf), then runs one job:
 #
 #   ./setup.sh demo    install the dependencies, build, run 'python3 -m tls_nss demo'
-#   ./setup.sh check   install the dependencies, build, run the tests ('make check')
+#   ./setup.sh check   install the dependencies, build, run the tests ('make check'),
+#                      and again on Fedora's NSS where its sources are at hand
 #
 # It always builds for the distribution's interpreter, /usr/bin/python3,
 # whatever 'python3' comes first on PATH. Run it as root, or with sudo at hand.
+#
+# The second NSS: where NSS_FEDORA_DIR (default: ../shared/nss-fedora beside
+# this tree) holds build.sh and the NSS release sources of Fedora's NSS,
+# 'check' builds that NSS once (cached under ~/.cache/tls-nss), with
+# Fedora's DEFAULT crypto policy in its system policy file, and runs the
+# tests against it too ('make check-nss').
 set -eu
 
 job=${1:-}
@@ -29,16 +36,16 @@ if command -v apt-get >/dev/null 2>&1; then
     as_root apt-get install -y -qq --no-install-recommends \
         build-essential autoconf automake libtool pkg-config \
         libnss3-dev libnspr4-dev libp11-kit-dev p11-kit-modules ca-certificates \
-        python3 python3-dev python3-pytest python3-cryptography \
+        python3 python3-dev python3-pytest python3-cryptography python3-mypy \
         openssl gnutls-bin libnss3-tools \
-        p11-kit softhsm2 opensc >/dev/null
+        p11-kit softhsm2 opensc zlib1g-dev libsqlite3-dev >/dev/null
 elif command -v dnf >/dev/null 2>&1; then
     as_root dnf install -y -q \
         gcc make autoconf automake libtool pkgconf-pkg-config \
         nss-devel nspr-devel p11-kit-devel p11-kit-trust ca-certificates \
-        python3 python3-devel python3-pytest python3-cryptography \
+        python3 python3-devel python3-pytest python3-cryptography python3-mypy \
         openssl gnutls-utils nss-tools \
-        p11-kit softhsm opensc
+        p11-kit softhsm opensc zlib-devel sqlite-devel
 else
     echo "$0: neither apt-get nor dnf found; install the packages listed in README.md by hand" >&2
     exit 1
@@ -60,6 +67,22 @@ demo)
     PYTHONPATH="$(make -s print-pyexecdir)" "$PYTHON" -m tls_nss demo
     ;;
 check)
-    make check
+    make check PYTEST_FLAGS="-ra"
+    fedora_nss=${NSS_FEDORA_DIR:-../shared/nss-fedora}
+    if [ -x "$fedora_nss/build.sh" ] || [ -f "$fedora_nss/build.sh" ]; then
+        sources=$(cd "$fedora_nss" && cat build.sh ./*.tar.* | cksum | cut -d' ' -f1)
+        prefix=${XDG_CACHE_HOME:-$HOME/.cache}/tls-nss/nss-fedora-$sources
+        mkdir -p "$prefix/policy"
+        # Fedora's DEFAULT, which this NSS applies by itself, as Fedora's does.
+        cp policy/default-policy.config "$prefix/policy/nss.config"
+        if [ ! -f "$prefix/lib/pkgconfig/nss.pc" ]; then
+            echo "building Fedora's NSS from $fedora_nss into $prefix (about 2 minutes)"
+            bash "$fedora_nss/build.sh" "$prefix" "$prefix/policy"
+        fi
+        make check-nss NSS_PREFIX="$prefix" NSS_POLICY_FILE="$prefix/policy/nss.config" \
+            PYTEST_FLAGS="-ra"
+    else
+        echo "no second NSS at $fedora_nss: tested on the system's NSS only"
+    fi
     ;;
 esac
