@@ -69,10 +69,23 @@ check_usable(tls_nss_buffer *self, const char *operation)
     return 0;
 }
 
+/* A peer judged not to speak TLS, before NSS waits for a "record". */
+static int
+check_peer_speaks_tls(tls_nss_buffer *self, const char *operation)
+{
+    if (!self->tls.not_tls)
+        return 0;
+    tls_nss_conn_raise(tls_nss_state_of((PyObject *)self), &self->tls, 0, TLS_NSS_ERROR,
+                       operation);
+    return -1;
+}
+
 /* One PR_Read: the count, or -1 with the Want* (or other) error set. */
 static Py_ssize_t
-read_once(tls_nss_conn *conn, char *out, Py_ssize_t count)
+read_once(tls_nss_conn *conn, void *unused, char *out, Py_ssize_t count)
 {
+    if (check_peer_speaks_tls((tls_nss_buffer *)conn, "reading from") < 0)
+        return -1;
     PRInt32 got = PR_Read(conn->fd, out, (PRInt32)count);
 
     if (got < 0)
@@ -106,7 +119,7 @@ buffer_read(tls_nss_buffer *self, PyObject *args, PyObject *kwargs)
             }
             return NULL;
         }
-        Py_ssize_t got = tls_nss_conn_read(&self->tls, read_once, view.buf,
+        Py_ssize_t got = tls_nss_conn_read(&self->tls, read_once, NULL, view.buf,
                                            amount < view.len ? amount : view.len, "reading from");
         PyBuffer_Release(&view);
         return got < 0 ? NULL : PyLong_FromSsize_t(got);
@@ -114,8 +127,8 @@ buffer_read(tls_nss_buffer *self, PyObject *args, PyObject *kwargs)
     PyObject *data = PyBytes_FromStringAndSize(NULL, amount);
     if (data == NULL)
         return NULL;
-    Py_ssize_t got = tls_nss_conn_read(&self->tls, read_once, PyBytes_AS_STRING(data), amount,
-                                       "reading from");
+    Py_ssize_t got = tls_nss_conn_read(&self->tls, read_once, NULL, PyBytes_AS_STRING(data),
+                                       amount, "reading from");
     if (got < 0) {
         Py_DECREF(data);
         return NULL;
@@ -163,6 +176,8 @@ buffer_do_handshake(tls_nss_buffer *self, PyObject *unused)
     /* Once done, NSS would go on to wait for post-handshake messages. */
     if (self->tls.handshake_done)
         Py_RETURN_NONE;
+    if (check_peer_speaks_tls(self, "TLS handshake with") < 0)
+        return NULL;
     if (SSL_ForceHandshake(self->tls.fd) != SECSuccess)
         return raise_failure(self, PR_GetError(), "TLS handshake with");
     self->tls.handshake_done = PR_TRUE;
@@ -182,7 +197,7 @@ buffer_shutdown(tls_nss_buffer *self, PyObject *unused)
     /* As with a socket's close(force=False): the shutdown is complete
      * once the peer's close_notify has been read; data after ours is
      * dropped. */
-    switch (tls_nss_conn_drain(&self->tls, read_once)) {
+    switch (tls_nss_conn_drain(&self->tls, read_once, NULL)) {
     case 1:
         Py_RETURN_NONE;
     case 0:
@@ -214,6 +229,11 @@ buffer_process_incoming(tls_nss_buffer *self, PyObject *arg)
         return PyErr_NoMemory();
     }
     PyBuffer_Release(&view);
+    if (!self->tls.first_record_judged) {
+        unsigned char first[TLS_NSS_FIRST_BYTES];
+        size_t n = tls_nss_memio_peek_incoming(self->io, first, sizeof(first));
+        tls_nss_conn_judge_first_bytes(&self->tls, first, n);
+    }
     Py_RETURN_NONE;
 }
 

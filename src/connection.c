@@ -143,16 +143,44 @@ tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
     return 0;
 }
 
+void
+tls_nss_conn_judge_first_bytes(tls_nss_conn *conn, const unsigned char *bytes, size_t n)
+{
+    enum { ALERT = 21, HANDSHAKE = 22, TLS_MAJOR_VERSION = 3 };
+
+    if (conn->first_record_judged || n == 0)
+        return;
+    conn->first_bytes_length = n < sizeof(conn->first_bytes) ? n : sizeof(conn->first_bytes);
+    memcpy(conn->first_bytes, bytes, conn->first_bytes_length);
+    if ((bytes[0] != HANDSHAKE && bytes[0] != ALERT) ||
+        (n >= 2 && bytes[1] != TLS_MAJOR_VERSION))
+        conn->not_tls = PR_TRUE;
+    /* Judged once, on what came first: NSS may read it right after. */
+    conn->first_record_judged = PR_TRUE;
+}
+
 PyObject *
 tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn, PRErrorCode error,
                    tls_nss_error_kind when_blocked, const char *operation)
 {
+    if (conn->not_tls) {
+        PyObject *first = PyBytes_FromStringAndSize((const char *)conn->first_bytes,
+                                                    (Py_ssize_t)conn->first_bytes_length);
+        if (first == NULL)
+            return NULL;
+        tls_nss_raise(st, TLS_NSS_ERROR, 0,
+                      "%s %s: the peer does not speak TLS (its first bytes: %R)", operation,
+                      conn->peer, first);
+        Py_DECREF(first);
+        return NULL;
+    }
     /* A refused peer certificate is reported by the reason our hook found,
      * whatever code NSS finished the handshake with. */
     if (error == PR_WOULD_BLOCK_ERROR)
         return tls_nss_raise(st, when_blocked, error, "%s %s", operation, conn->peer);
     if (conn->check.verify_error != 0)
-        error = conn->check.verify_error;
+        return tls_nss_raise(st, TLS_NSS_CERT_ERROR, conn->check.verify_error, "%s %s",
+                             operation, conn->peer);
     return tls_nss_raise(st, TLS_NSS_ERROR, error, "%s %s", operation, conn->peer);
 }
 
@@ -168,14 +196,14 @@ tls_nss_conn_raise_ragged_eof(tls_nss_conn *conn, const char *operation)
 }
 
 Py_ssize_t
-tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, char *out, Py_ssize_t count,
-                  const char *operation)
+tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void *arg, char *out,
+                  Py_ssize_t count, const char *operation)
 {
     if (count == 0 || conn->close_notify_received)
         return 0;
     if (count > PR_INT32_MAX)
         count = PR_INT32_MAX;
-    Py_ssize_t got = read_once(conn, out, count);
+    Py_ssize_t got = read_once(conn, arg, out, count);
     if (got == 0 && !conn->close_notify_received) {
         tls_nss_conn_raise_ragged_eof(conn, operation);
         return -1;
@@ -184,13 +212,13 @@ tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, char *out, Py_ss
 }
 
 int
-tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once)
+tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once, void *arg)
 {
     char scratch[4096];
     Py_ssize_t got = 1;
 
     while (!conn->close_notify_received && got > 0 && conn->fd != NULL)
-        got = read_once(conn, scratch, sizeof(scratch));
+        got = read_once(conn, arg, scratch, sizeof(scratch));
     if (got < 0)
         return -1;
     return conn->close_notify_received ? 1 : 0;

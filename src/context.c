@@ -189,18 +189,32 @@ static PyObject *
 context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"settings", "server", "chains", "trust", "verify",
-                               "check_hostname", "policy", "pin_callback", NULL};
+                               "check_hostname", "policy", "pin_callback",
+                               "handshake_timeout", NULL};
     tls_nss_state *st = PyType_GetModuleState(type);
     int server, verify, check_hostname;
     PyObject *settings_object, *chains, *trust, *pin_callback = Py_None;
+    PyObject *handshake_timeout = Py_None;
     const char *policy;
     tls_nss_settings settings;
     PRFileDesc *base;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|O:Context", keywords,
+    double bound = -1.0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OO:Context", keywords,
                                      &settings_object, &server, &chains, &trust, &verify,
-                                     &check_hostname, &policy, &pin_callback))
+                                     &check_hostname, &policy, &pin_callback,
+                                     &handshake_timeout))
         return NULL;
+    if (handshake_timeout != Py_None) {
+        bound = PyFloat_AsDouble(handshake_timeout);
+        if (bound == -1.0 && PyErr_Occurred())
+            return NULL;
+        if (!(bound > 0)) {
+            PyErr_SetString(PyExc_ValueError, "handshake_timeout must be None or positive");
+            return NULL;
+        }
+    }
     if (pin_callback != Py_None && !PyCallable_Check(pin_callback)) {
         PyErr_SetString(PyExc_TypeError, "pin_callback must be callable or None");
         return NULL;
@@ -215,6 +229,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     self->is_server = server ? PR_TRUE : PR_FALSE;
     self->serial = (PRUint32)PR_ATOMIC_INCREMENT(&context_serial);
+    self->handshake_timeout = bound;
     self->trust.verify = verify ? PR_TRUE : PR_FALSE;
     self->trust.check_hostname = check_hostname ? PR_TRUE : PR_FALSE;
 
@@ -267,15 +282,16 @@ context_dealloc(tls_nss_context *self)
 static PyObject *
 context_connect(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"fd", "hostname", "owner", "timeout", NULL};
+    static char *keywords[] = {"fd", "hostname", "owner", "timeout", "handshake_budget", NULL};
     int fd;
     const char *hostname;
     PyObject *owner, *timeout;
+    double budget = -1.0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "izOO:connect", keywords, &fd, &hostname,
-                                     &owner, &timeout))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "izOO|d:connect", keywords, &fd, &hostname,
+                                     &owner, &timeout, &budget))
         return NULL;
-    return tls_nss_socket_connect(self, owner, fd, hostname, timeout);
+    return tls_nss_socket_connect(self, owner, fd, hostname, timeout, budget);
 }
 
 static PyObject *
@@ -307,8 +323,9 @@ static PyMethodDef context_methods[] = {
     {"buffer", (PyCFunction)(void (*)(void))context_buffer, METH_VARARGS | METH_KEYWORDS,
      "buffer(hostname, owner)\n--\n\nA TLS buffer: TLS over in-memory queues."},
     {"connect", (PyCFunction)(void (*)(void))context_connect, METH_VARARGS | METH_KEYWORDS,
-     "connect(fd, hostname, owner, timeout)\n--\n\n"
-     "Take over the connected TCP socket `fd` and run the client handshake."},
+     "connect(fd, hostname, owner, timeout, handshake_budget=-1)\n--\n\n"
+     "Take over the connected TCP socket `fd` and run the client handshake\n"
+     "within handshake_budget seconds (< 0: no bound)."},
     {"listen", (PyCFunction)(void (*)(void))context_listen, METH_VARARGS | METH_KEYWORDS,
      "listen(fd, owner, timeout)\n--\n\n"
      "Take over the listening TCP socket `fd`; accept() runs server handshakes."},

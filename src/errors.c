@@ -14,6 +14,8 @@ static const char *const kind_names[] = {
     [TLS_NSS_WANT_READ] = "want_read",
     [TLS_NSS_WANT_WRITE] = "want_write",
     [TLS_NSS_RAGGED_EOF] = "ragged_eof",
+    [TLS_NSS_CLOSED] = "closed",
+    [TLS_NSS_CERT_ERROR] = "certificate",
 };
 
 PyObject *

@@ -252,6 +252,17 @@ tls_nss_memio_set_eof(tls_nss_memio *io)
 }
 
 size_t
+tls_nss_memio_peek_incoming(const tls_nss_memio *io, unsigned char *out, size_t n)
+{
+    const byte_queue *q = &io->incoming;
+
+    if (n > q->len)
+        n = q->len;
+    memcpy(out, q->data + q->start, n);
+    return n;
+}
+
+size_t
 tls_nss_memio_take_outgoing(tls_nss_memio *io, char *out, size_t n)
 {
     return queue_take(&io->outgoing, out, n);

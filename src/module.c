@@ -208,6 +208,18 @@ module_exec(PyObject *module)
     st->tls_version = import_attr("tls_nss._api", "TLSVersion");
     if (st->tls_version == NULL)
         return -1;
+    /* Where Python runs signal handlers, whichever thread imports us. */
+    PyObject *main_thread = import_attr("threading", "main_thread");
+    PyObject *thread = main_thread ? PyObject_CallNoArgs(main_thread) : NULL;
+    PyObject *ident = thread ? PyObject_GetAttrString(thread, "ident") : NULL;
+    Py_XDECREF(main_thread);
+    Py_XDECREF(thread);
+    if (ident == NULL)
+        return -1;
+    st->main_thread = PyLong_AsUnsignedLong(ident);
+    Py_DECREF(ident);
+    if (PyErr_Occurred())
+        return -1;
     return 0;
 }
 

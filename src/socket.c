@@ -1,11 +1,12 @@
 /* TLS sockets: a TCP socket imported from a context's model.
  *
- * Every NSPR call that can block goes through one helper, run_blocking(),
- * which runs it without the GIL. Such a call may be in flight in one thread
- * while another closes the socket; the descriptor is then only shut down,
- * and the last call in flight releases it. */
+ * Every call that may wait goes through tls_nss_socket_run() (socket_io.c),
+ * which bounds it by the socket's timeout as a whole and wakes for signals.
+ * Such a call may be in flight in one thread while another closes the
+ * socket; the descriptor is then only shut down, which wakes the call, and
+ * the last call in flight releases it. */
 #include "config.h"
-#include "tls_nss.h"
+#include "socket.h"
 
 #include <math.h>
 /* PR_ImportTCPSocket and PR_FileDesc2NativeHandle: NSPR's stable, if
@@ -14,88 +15,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef struct {
-    /* tls.fd is SSL over TCP, or, listening, a bare TCP socket. */
-    tls_nss_conn tls;
-    double timeout;         /* seconds; < 0 blocks, 0 never blocks */
-    PRIntervalTime interval;
-    int busy;               /* calls running without the GIL */
-    PRBool listening;
-    PRBool close_pending;
-} tls_nss_socket;
-
-/* ---- descriptor lifetime ---- */
-
-static void
-release_fd(tls_nss_socket *self)
-{
-    PRFileDesc *fd = self->tls.fd;
-
-    self->tls.fd = NULL;
-    if (fd == NULL)
-        return;
-    Py_BEGIN_ALLOW_THREADS
-    PR_Close(fd);
-    Py_END_ALLOW_THREADS
-}
-
-/* ---- the one path of blocking I/O ---- */
-
-typedef enum { CALL_HANDSHAKE, CALL_RECV, CALL_SEND, CALL_ACCEPT, CALL_SHUTDOWN } call_kind;
-
-typedef struct {
-    call_kind kind;
-    void *buf;             /* CALL_RECV, CALL_SEND */
-    PRInt32 len;
-    PRNetAddr *peer;       /* CALL_ACCEPT: the peer's address */
-    PRFileDesc *accepted;  /* CALL_ACCEPT: the new TCP connection */
-    PRErrorCode error;     /* when the call failed */
-} socket_call;
-
-static PRInt32
-perform(tls_nss_socket *self, socket_call *call)
-{
-    PRFileDesc *fd = self->tls.fd;
-
-    switch (call->kind) {
-    case CALL_HANDSHAKE:
-        return SSL_ForceHandshakeWithTimeout(fd, self->interval) == SECSuccess ? 0 : -1;
-    case CALL_RECV:
-        return PR_Recv(fd, call->buf, call->len, 0, self->interval);
-    case CALL_SEND:
-        return PR_Send(fd, call->buf, call->len, 0, self->interval);
-    case CALL_ACCEPT:
-        call->accepted = PR_Accept(fd, call->peer, self->interval);
-        return call->accepted != NULL ? 0 : -1;
-    case CALL_SHUTDOWN:
-        return PR_Shutdown(fd, PR_SHUTDOWN_SEND) == PR_SUCCESS ? 0 : -1;
-    }
-    return -1;
-}
-
-/* Runs one NSPR call that may block, without the GIL, and captures its
- * error before the GIL is taken back. Returns its result (>= 0), or -1
- * with the error in call->error. */
-static PRInt32
-run_blocking(tls_nss_socket *self, socket_call *call)
-{
-    PRInt32 result;
-
-    self->busy++;
-    Py_BEGIN_ALLOW_THREADS
-    result = perform(self, call);
-    call->error = result < 0 ? PR_GetError() : 0;
-    Py_END_ALLOW_THREADS
-    if (--self->busy == 0 && self->close_pending)
-        release_fd(self);
-    return result;
-}
-
 static int
 check_open(tls_nss_state *st, tls_nss_socket *self, const char *operation)
 {
     if (self->tls.fd == NULL || self->close_pending) {
-        tls_nss_raise(st, TLS_NSS_ERROR, 0, "%s: the TLS socket is closed", operation);
+        tls_nss_raise(st, TLS_NSS_CLOSED, 0, "%s: the TLS socket is closed", operation);
         return -1;
     }
     return 0;
@@ -141,32 +65,14 @@ parse_timeout(PyObject *value, double *seconds)
     return 0;
 }
 
+/* The descriptor waits in NSPR never: socket_io.c does the waiting. */
 static int
-apply_timeout(tls_nss_state *st, tls_nss_socket *self, double seconds)
+make_non_blocking(tls_nss_state *st, PRFileDesc *fd)
 {
-    PRSocketOptionData option;
+    PRSocketOptionData option = {PR_SockOpt_Nonblocking, {.non_blocking = PR_TRUE}};
 
-    self->timeout = seconds;
-    if (seconds < 0) {
-        self->interval = PR_INTERVAL_NO_TIMEOUT;
-    }
-    else if (seconds == 0) {
-        self->interval = PR_INTERVAL_NO_WAIT;
-    }
-    else {
-        /* NSPR intervals are 32-bit ticks; longer waits than NSPR can
-         * express are capped at its six-hour limit. */
-        double ms = ceil(seconds * 1000.0);
-        self->interval = PR_MillisecondsToInterval(ms > 6 * 3600 * 1000.0
-                                                       ? 6 * 3600 * 1000
-                                                       : (PRUint32)ms);
-    }
-    if (self->tls.fd == NULL)
-        return 0;
-    option.option = PR_SockOpt_Nonblocking;
-    option.value.non_blocking = seconds == 0 ? PR_TRUE : PR_FALSE;
-    if (PR_SetSocketOption(self->tls.fd, &option) != PR_SUCCESS) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting the socket's blocking mode");
+    if (PR_SetSocketOption(fd, &option) != PR_SUCCESS) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "making the socket non-blocking");
         return -1;
     }
     return 0;
@@ -199,30 +105,41 @@ describe_address(const PRNetAddr *addr, char *out, size_t size)
         snprintf(out, size, "%s:%u", host, PR_ntohs(PR_NetAddrInetPort(addr)));
 }
 
-/* Puts TLS on `tcp` (which it takes over) and runs the handshake. */
+/* Runs (or, on a non-blocking socket, goes on with) the handshake, within
+ * `budget` seconds. */
 static int
-start_tls(tls_nss_state *st, tls_nss_socket *self, PRFileDesc *tcp, PRBool as_server)
+handshake(tls_nss_state *st, tls_nss_socket *self, double budget)
 {
-    if (tls_nss_conn_import(st, &self->tls, tcp, as_server) < 0)
-        return -1;
-    if (apply_timeout(st, self, self->timeout) < 0)
-        return -1;
+    socket_call call = tls_nss_socket_call(CALL_HANDSHAKE, "TLS handshake with", budget);
 
-    socket_call call = {.kind = CALL_HANDSHAKE};
-    if (run_blocking(self, &call) < 0) {
+    if (self->tls.handshake_done)
+        return 0;
+    if (tls_nss_socket_run(self, &call) < 0) {
         /* A non-blocking socket finishes its handshake in recv or send. */
-        if (call.error == PR_WOULD_BLOCK_ERROR)
+        if (self->timeout == 0 && call.error == PR_WOULD_BLOCK_ERROR) {
+            PyErr_Clear();
             return 0;
-        tls_nss_conn_raise(st, &self->tls, call.error, TLS_NSS_WANT_READ, "TLS handshake with");
+        }
         return -1;
     }
     self->tls.handshake_done = PR_TRUE;
     return 0;
 }
 
+/* Puts TLS on `tcp` (which it takes over), ready for the handshake. */
+static int
+start_tls(tls_nss_state *st, tls_nss_socket *self, PRFileDesc *tcp, PRBool as_server)
+{
+    if (make_non_blocking(st, tcp) < 0 || tls_nss_socket_push_first_record_layer(self, tcp) < 0) {
+        PR_Close(tcp);
+        return -1;
+    }
+    return tls_nss_conn_import(st, &self->tls, tcp, as_server);
+}
+
 PyObject *
 tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
-                       const char *hostname, PyObject *timeout_arg)
+                       const char *hostname, PyObject *timeout_arg, double handshake_budget)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     double timeout;
@@ -254,7 +171,7 @@ tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
         snprintf(where, sizeof(where), "%.63s", self->tls.peer);
         snprintf(self->tls.peer, sizeof(self->tls.peer), "%.90s (%s)", hostname, where);
     }
-    if (start_tls(st, self, tcp, PR_FALSE) < 0)
+    if (start_tls(st, self, tcp, PR_FALSE) < 0 || handshake(st, self, handshake_budget) < 0)
         goto fail;
     return (PyObject *)self;
 
@@ -290,7 +207,7 @@ tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
     }
     if (PR_GetSockName(self->tls.fd, &addr) == PR_SUCCESS)
         describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
-    if (apply_timeout(st, self, timeout) < 0) {
+    if (make_non_blocking(st, self->tls.fd) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -352,18 +269,16 @@ sock_fileno(tls_nss_socket *self, PyObject *unused)
 
 /* ---- data ---- */
 
-/* One read for recv(): the count, or -1 with the exception set. */
+/* One read for recv() and close(); `arg` is the operation's socket_call,
+ * whose deadline bounds every read. */
 static Py_ssize_t
-receive_once(tls_nss_conn *conn, char *buf, Py_ssize_t len)
+receive_once(tls_nss_conn *conn, void *arg, char *buf, Py_ssize_t len)
 {
-    tls_nss_socket *self = (tls_nss_socket *)conn;
-    socket_call call = {.kind = CALL_RECV, .buf = buf, .len = (PRInt32)len};
-    PRInt32 got = run_blocking(self, &call);
+    socket_call *call = arg;
 
-    if (got < 0)
-        tls_nss_conn_raise(tls_nss_state_of((PyObject *)self), conn, call.error,
-                           TLS_NSS_WANT_READ, "receiving from");
-    return got;
+    call->buf = buf;
+    call->len = (PRInt32)len;
+    return tls_nss_socket_run((tls_nss_socket *)conn, call);
 }
 
 static PyObject *
@@ -385,8 +300,9 @@ sock_recv(tls_nss_socket *self, PyObject *arg)
     PyObject *data = PyBytes_FromStringAndSize(NULL, size);
     if (data == NULL)
         return NULL;
-    Py_ssize_t got = tls_nss_conn_read(&self->tls, receive_once, PyBytes_AS_STRING(data), size,
-                                       "receiving from");
+    socket_call call = tls_nss_socket_call(CALL_RECV, "receiving from", self->timeout);
+    Py_ssize_t got = tls_nss_conn_read(&self->tls, receive_once, &call, PyBytes_AS_STRING(data),
+                                       size, "receiving from");
     if (got < 0) {
         Py_DECREF(data);
         return NULL;
@@ -396,17 +312,14 @@ sock_recv(tls_nss_socket *self, PyObject *arg)
     return data;
 }
 
-/* Sends what it can of `bytes`; returns the count, or -1 with an error. */
+/* Sends what it can of `bytes` by `call`'s deadline; returns the count,
+ * or -1 with an exception set. */
 static Py_ssize_t
-send_some(tls_nss_state *st, tls_nss_socket *self, const char *bytes, Py_ssize_t len)
+send_some(tls_nss_socket *self, socket_call *call, const char *bytes, Py_ssize_t len)
 {
-    socket_call call = {.kind = CALL_SEND, .buf = (void *)bytes,
-                        .len = len > PR_INT32_MAX ? PR_INT32_MAX : (PRInt32)len};
-    PRInt32 sent = run_blocking(self, &call);
-
-    if (sent < 0)
-        tls_nss_conn_raise(st, &self->tls, call.error, TLS_NSS_WANT_WRITE, "sending to");
-    return sent;
+    call->buf = (void *)bytes;
+    call->len = len > PR_INT32_MAX ? PR_INT32_MAX : (PRInt32)len;
+    return tls_nss_socket_run(self, call);
 }
 
 static PyObject *
@@ -418,10 +331,11 @@ sock_send(tls_nss_socket *self, PyObject *arg)
 
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
+    socket_call call = tls_nss_socket_call(CALL_SEND, "sending to", self->timeout);
     if (check_connection(st, self, "send") < 0)
         sent = -1;
     else if (view.len > 0)
-        sent = send_some(st, self, view.buf, view.len);
+        sent = send_some(self, &call, view.buf, view.len);
     PyBuffer_Release(&view);
     return sent < 0 ? NULL : PyLong_FromSsize_t(sent);
 }
@@ -436,10 +350,12 @@ sock_sendall(tls_nss_socket *self, PyObject *arg)
 
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
+    /* One deadline for all of it, as socket.socket's sendall has. */
+    socket_call call = tls_nss_socket_call(CALL_SEND, "sending to", self->timeout);
     if (check_connection(st, self, "sendall") < 0)
         failed = 1;
     while (!failed && done < view.len) {
-        Py_ssize_t sent = send_some(st, self, (const char *)view.buf + done, view.len - done);
+        Py_ssize_t sent = send_some(self, &call, (const char *)view.buf + done, view.len - done);
         if (sent < 0 || (done + sent < view.len && check_connection(st, self, "sendall") < 0))
             failed = 1;
         else
@@ -453,45 +369,44 @@ sock_sendall(tls_nss_socket *self, PyObject *arg)
 
 /* ---- closing ---- */
 
-/* Sends close_notify once. */
+/* Sends close_notify once, by `deadline`. */
 static int
-send_close_notify(tls_nss_state *st, tls_nss_socket *self)
+send_close_notify(tls_nss_socket *self, double timeout, double deadline)
 {
-    socket_call call = {.kind = CALL_SHUTDOWN};
+    socket_call call = tls_nss_socket_call(CALL_SHUTDOWN, "sending close_notify to", timeout);
 
     if (self->tls.close_notify_sent || !self->tls.handshake_done)
         return 0;
-    if (run_blocking(self, &call) < 0 && call.error == PR_WOULD_BLOCK_ERROR) {
-        tls_nss_conn_raise(st, &self->tls, call.error, TLS_NSS_WANT_WRITE,
-                           "sending close_notify to");
-        return -1;
+    call.deadline = deadline;
+    if (tls_nss_socket_run(self, &call) < 0) {
+        /* A peer that has already gone needs no close_notify. */
+        if (call.error == 0 || call.error == PR_WOULD_BLOCK_ERROR)
+            return -1;
+        PyErr_Clear();
     }
-    /* A peer that has already gone needs no close_notify. */
     self->tls.close_notify_sent = PR_TRUE;
     return 0;
 }
 
 /* One read while awaiting close_notify: a peer that is gone ends the wait
- * as EOF does; only a wait that could not finish is an error. */
+ * as EOF does; a wait that could not finish (timeout, signal, non-blocking
+ * socket) is an error. */
 static Py_ssize_t
-read_before_close(tls_nss_conn *conn, char *buf, Py_ssize_t len)
+read_before_close(tls_nss_conn *conn, void *arg, char *buf, Py_ssize_t len)
 {
-    socket_call call = {.kind = CALL_RECV, .buf = buf, .len = (PRInt32)len};
-    PRInt32 got = run_blocking((tls_nss_socket *)conn, &call);
+    socket_call *call = arg;
+    Py_ssize_t got = receive_once(conn, arg, buf, len);
 
-    if (got >= 0)
+    if (got >= 0 || call->error == 0 || call->error == PR_WOULD_BLOCK_ERROR)
         return got;
-    if (call.error != PR_WOULD_BLOCK_ERROR && call.error != PR_IO_TIMEOUT_ERROR)
-        return 0;
-    tls_nss_conn_raise(tls_nss_state_of((PyObject *)conn), conn, call.error, TLS_NSS_WANT_READ,
-                       "awaiting close_notify from");
-    return -1;
+    PyErr_Clear();
+    return 0;
 }
 
 /* close() and leaving a with block: close_notify, then, unless `force`,
- * the peer's close_notify, then the descriptor. */
+ * the peer's close_notify, then the descriptor; all within the timeout. */
 static int
-close_socket(tls_nss_state *st, tls_nss_socket *self, PRBool force)
+close_socket(tls_nss_socket *self, PRBool force)
 {
     if (self->tls.fd == NULL || self->close_pending)
         return 0;
@@ -502,13 +417,15 @@ close_socket(tls_nss_state *st, tls_nss_socket *self, PRBool force)
         return 0;
     }
     if (!self->listening) {
-        if (send_close_notify(st, self) < 0)
+        socket_call call =
+            tls_nss_socket_call(CALL_RECV, "awaiting close_notify from", self->timeout);
+        if (send_close_notify(self, self->timeout, call.deadline) < 0)
             return -1;
         if (!force && self->tls.handshake_done &&
-            tls_nss_conn_drain(&self->tls, read_before_close) < 0)
+            tls_nss_conn_drain(&self->tls, read_before_close, &call) < 0)
             return -1;
     }
-    release_fd(self);
+    tls_nss_socket_release_fd(self);
     return 0;
 }
 
@@ -520,7 +437,7 @@ sock_close(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:close", keywords, &force))
         return NULL;
-    if (close_socket(tls_nss_state_of((PyObject *)self), self, force ? PR_TRUE : PR_FALSE) < 0)
+    if (close_socket(self, force ? PR_TRUE : PR_FALSE) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -534,7 +451,7 @@ sock_enter(tls_nss_socket *self, PyObject *unused)
 static PyObject *
 sock_exit(tls_nss_socket *self, PyObject *args)
 {
-    if (close_socket(tls_nss_state_of((PyObject *)self), self, PR_TRUE) < 0)
+    if (close_socket(self, PR_TRUE) < 0)
         return NULL;
     Py_RETURN_FALSE;
 }
@@ -561,39 +478,75 @@ sock_listen(tls_nss_socket *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *
-sock_accept(tls_nss_socket *self, PyObject *unused)
+/* The bound of an accepted connection's handshake: the context's
+ * handshake timeout, and the listener's timeout if it is shorter, so that
+ * a silent client holds accept() for a bounded time even when the listener
+ * blocks without a timeout. */
+static double
+handshake_budget(const tls_nss_socket *listener)
 {
-    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
-    PRNetAddr addr;
-    PRFileDesc *tcp;
+    double bound = listener->tls.ctx->handshake_timeout;
 
-    if (check_open(st, self, "accept") < 0)
+    if (listener->timeout > 0 && (bound < 0 || listener->timeout < bound))
+        return listener->timeout;
+    return bound;
+}
+
+static PyObject *
+sock_accept(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"handshake", NULL};
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    socket_call call = tls_nss_socket_call(CALL_ACCEPT, "accepting on", self->timeout);
+    PRNetAddr addr;
+    int run_handshake = 1;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:accept", keywords, &run_handshake) ||
+        check_open(st, self, "accept") < 0)
         return NULL;
     if (!self->listening)
         return tls_nss_raise(st, TLS_NSS_ERROR, 0,
                              "accept: this socket is a connection, not a server socket");
-    socket_call call = {.kind = CALL_ACCEPT, .peer = &addr};
-    if (run_blocking(self, &call) < 0)
-        return tls_nss_conn_raise(st, &self->tls, call.error, TLS_NSS_WANT_READ, "accepting on");
-    tcp = call.accepted;
-
+    call.peer = &addr;
+    if (tls_nss_socket_run(self, &call) < 0)
+        return NULL;
     tls_nss_socket *conn = new_socket(self->tls.ctx, self->tls.owner, self->timeout);
     if (conn == NULL) {
-        PR_Close(tcp);
+        PR_Close(call.accepted);
         return NULL;
     }
     describe_address(&addr, conn->tls.peer, sizeof(conn->tls.peer));
-    if (start_tls(st, conn, tcp, PR_TRUE) < 0) {
-        Py_DECREF(conn);
-        return NULL;
-    }
     PyObject *peer = address_tuple(&addr);
-    if (peer == NULL) {
+    if (peer == NULL || start_tls(st, conn, call.accepted, PR_TRUE) < 0 ||
+        (run_handshake && handshake(st, conn, handshake_budget(self)) < 0)) {
+        Py_XDECREF(peer);
         Py_DECREF(conn);
         return NULL;
     }
     return Py_BuildValue("(NN)", (PyObject *)conn, peer);
+}
+
+/* For a connection accepted with handshake=False, or to finish one on a
+ * non-blocking socket. */
+static PyObject *
+sock_do_handshake(tls_nss_socket *self, PyObject *unused)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    double budget = self->timeout;
+
+    if (check_connection(st, self, "do_handshake") < 0)
+        return NULL;
+    if (self->tls.handshake_done)
+        Py_RETURN_NONE;
+    /* A server's handshake has the context's bound too. */
+    if (self->tls.ctx->is_server && self->tls.ctx->handshake_timeout >= 0 &&
+        (budget < 0 || self->tls.ctx->handshake_timeout < budget))
+        budget = self->tls.ctx->handshake_timeout;
+    socket_call call = tls_nss_socket_call(CALL_HANDSHAKE, "TLS handshake with", budget);
+    if (tls_nss_socket_run(self, &call) < 0)
+        return NULL;
+    self->tls.handshake_done = PR_TRUE;
+    Py_RETURN_NONE;
 }
 
 /* ---- timeouts, as on socket.socket ---- */
@@ -605,8 +558,7 @@ sock_settimeout(tls_nss_socket *self, PyObject *arg)
 
     if (parse_timeout(arg, &timeout) < 0)
         return NULL;
-    if (apply_timeout(tls_nss_state_of((PyObject *)self), self, timeout) < 0)
-        return NULL;
+    self->timeout = timeout;
     Py_RETURN_NONE;
 }
 
@@ -625,8 +577,7 @@ sock_setblocking(tls_nss_socket *self, PyObject *arg)
 
     if (blocking < 0)
         return NULL;
-    if (apply_timeout(tls_nss_state_of((PyObject *)self), self, blocking ? -1.0 : 0.0) < 0)
-        return NULL;
+    self->timeout = blocking ? -1.0 : 0.0;
     Py_RETURN_NONE;
 }
 
@@ -659,15 +610,21 @@ static PyMethodDef sock_methods[] = {
      "it has come)."},
     {"listen", (PyCFunction)sock_listen, METH_VARARGS,
      "listen(backlog=128)\n--\n\nSet the backlog of a server socket."},
-    {"accept", (PyCFunction)sock_accept, METH_NOARGS,
-     "accept()\n--\n\nAccept a connection and run the server handshake.\n"
-     "Return (TLS socket, address)."},
+    {"accept", (PyCFunction)(void (*)(void))sock_accept, METH_VARARGS | METH_KEYWORDS,
+     "accept(*, handshake=True)\n--\n\nAccept a connection and run the server handshake,\n"
+     "within the context's handshake_timeout (and the listener's timeout, if\n"
+     "shorter). Return (TLS socket, address). With handshake=False, return at\n"
+     "once; the handshake runs in do_handshake(), or in the first recv or send."},
+    {"do_handshake", (PyCFunction)sock_do_handshake, METH_NOARGS,
+     "do_handshake()\n--\n\nRun the handshake, if it has not run yet: within the socket's\n"
+     "timeout and, for a server, the context's handshake_timeout."},
     {"getsockname", (PyCFunction)sock_getsockname, METH_NOARGS, "The local address."},
     {"getpeername", (PyCFunction)sock_getpeername, METH_NOARGS, "The peer's address."},
     {"fileno", (PyCFunction)sock_fileno, METH_NOARGS,
      "fileno()\n--\n\nThe operating system's socket descriptor, or -1 once closed."},
     {"settimeout", (PyCFunction)sock_settimeout, METH_O,
-     "settimeout(timeout)\n--\n\nNone blocks, 0 never blocks, else seconds per call."},
+     "settimeout(timeout)\n--\n\nNone blocks, 0 never blocks, else each call returns or\n"
+     "raises TLSTimeoutError within that many seconds."},
     {"gettimeout", (PyCFunction)sock_gettimeout, METH_NOARGS, "The timeout in seconds, or None."},
     {"setblocking", (PyCFunction)sock_setblocking, METH_O,
      "setblocking(flag)\n--\n\nsettimeout(None) if flag else settimeout(0)."},

@@ -17,7 +17,8 @@
  *   chains.c      signing chains: loaded, and configured on server models
  *   context.c     a configuration turned into NSS model sockets
  *   connection.c  the base type of sockets and buffers: import, results
- *   socket.c      TLS sockets, and the one path of their blocking I/O
+ *   socket.c      TLS sockets (socket.h)
+ *   socket_io.c   the one path of their blocking I/O: deadlines, signals
  *   memio.c       an NSPR I/O layer over two in-memory byte queues
  *   buffer.c      TLS buffers: TLS over that layer
  */
@@ -68,6 +69,8 @@ typedef struct {
     PyObject *cipher_suite;
     PyObject *next_protocol;
     PyObject *tls_version;
+    /* threading.main_thread().ident: where signal handlers run. */
+    unsigned long main_thread;
 } tls_nss_state;
 
 static inline tls_nss_state *
@@ -102,6 +105,8 @@ typedef enum {
     TLS_NSS_WANT_READ,
     TLS_NSS_WANT_WRITE,
     TLS_NSS_RAGGED_EOF,   /* transport EOF without the peer's close_notify */
+    TLS_NSS_CLOSED,       /* the socket or buffer was closed on our side */
+    TLS_NSS_CERT_ERROR,   /* our check of the peer's certificate refused it */
 } tls_nss_error_kind;
 
 /* Raises the exception for NSS/NSPR error `code` (0: no NSS error) that
@@ -370,6 +375,7 @@ typedef struct {
     PRFileDesc *model; /* the model every connection is imported from */
     PRBool is_server;
     PRUint32 serial;   /* distinguishes contexts in NSS's session cache */
+    double handshake_timeout; /* servers: bounds accept()'s handshake */
     tls_nss_trust_policy trust;
     /* Servers: group 0's model is `model`, used when SNI names none. */
     tls_nss_name_groups groups;
@@ -385,6 +391,9 @@ PRFileDesc *tls_nss_new_model(tls_nss_state *st, PRFileDesc *base);
 
 /* ---- connection.c ---- */
 
+/* How many of the peer's first bytes a not-TLS error quotes. */
+#define TLS_NSS_FIRST_BYTES 8
+
 /* One TLS connection, whatever carries its bytes: the base object of
  * sockets and buffers. */
 typedef struct {
@@ -398,6 +407,11 @@ typedef struct {
     PRBool handshake_done;
     PRBool close_notify_received;
     PRBool close_notify_sent;
+    /* What the peer sent first, judged before NSS reads it. */
+    PRBool first_record_judged;
+    PRBool not_tls;
+    unsigned char first_bytes[TLS_NSS_FIRST_BYTES];
+    size_t first_bytes_length;
 } tls_nss_conn;
 
 extern PyType_Spec tls_nss_connection_spec;
@@ -430,23 +444,30 @@ int tls_nss_conn_set_hostname(tls_nss_conn *conn, const char *hostname);
  * failure) with this connection's hooks, ready for the handshake. */
 int tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
                         PRBool as_server);
-/* Raises for a failed call; PR_WOULD_BLOCK_ERROR becomes `when_blocked`. */
+/* Judges the first bytes the peer sent (the start of the stream, `n` >= 1
+ * of them, whatever came first): a TLS record starts with a handshake or
+ * alert content type and version 3.x. Without the GIL. A peer that speaks something else
+ * (SSH, HTTP) is told apart at once, instead of NSS waiting for a "record"
+ * of the length its banner spells. */
+void tls_nss_conn_judge_first_bytes(tls_nss_conn *conn, const unsigned char *bytes, size_t n);
+/* Raises for a failed call; PR_WOULD_BLOCK_ERROR becomes `when_blocked`,
+ * and a peer judged not to speak TLS is reported as such. */
 PyObject *tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn,
                              PRErrorCode error, tls_nss_error_kind when_blocked,
                              const char *operation);
 
 /* One read of application data: the count (0 at EOF), or -1 with an
- * exception set. */
-typedef Py_ssize_t (*tls_nss_reader)(tls_nss_conn *conn, char *buf, Py_ssize_t len);
+ * exception set. `arg` is the caller's, passed through. */
+typedef Py_ssize_t (*tls_nss_reader)(tls_nss_conn *conn, void *arg, char *buf, Py_ssize_t len);
 
 /* Reads application data with `read_once`: the count; 0 after the peer's
  * close_notify, for ever; -1 with an exception set, RaggedEOF for a
  * transport EOF without close_notify. */
-Py_ssize_t tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, char *out,
-                             Py_ssize_t count, const char *operation);
+Py_ssize_t tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
+                             char *out, Py_ssize_t count, const char *operation);
 /* Reads and drops what comes before the peer's close_notify: 1 once it
  * has come, 0 at EOF without it, -1 with an exception set. */
-int tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once);
+int tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once, void *arg);
 PyObject *tls_nss_conn_raise_ragged_eof(tls_nss_conn *conn, const char *operation);
 
 /* ---- socket.c ---- */
@@ -457,7 +478,7 @@ extern PyType_Spec tls_nss_socket_spec;
  * handshake runs before this returns) or for a listening socket. */
 PyObject *tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner,
                                  int os_fd, const char *hostname,
-                                 PyObject *timeout);
+                                 PyObject *timeout, double handshake_budget);
 PyObject *tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner,
                                 int os_fd, PyObject *timeout);
 
@@ -480,6 +501,8 @@ tls_nss_memio *tls_nss_memio_of(PRFileDesc *layer);
 /* Ciphertext from the network; -1 when out of memory. */
 int tls_nss_memio_put_incoming(tls_nss_memio *io, const char *bytes, size_t n);
 void tls_nss_memio_set_eof(tls_nss_memio *io);
+/* Copies up to `n` of the first queued incoming bytes into `out`. */
+size_t tls_nss_memio_peek_incoming(const tls_nss_memio *io, unsigned char *out, size_t n);
 /* Takes up to `n` bytes of ciphertext for the network into `out`. */
 size_t tls_nss_memio_take_outgoing(tls_nss_memio *io, char *out, size_t n);
 size_t tls_nss_memio_incoming_length(const tls_nss_memio *io);

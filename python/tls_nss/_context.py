@@ -8,6 +8,7 @@ connection of the context is imported from.
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from . import _config, _nss, tokens
@@ -33,7 +34,12 @@ def validate_config(config: TLSClientConfiguration | TLSServerConfiguration) -> 
 
 
 def _build_core(
-    config: Any, *, server: bool, verify: bool, check_hostname: bool
+    config: Any,
+    *,
+    server: bool,
+    verify: bool,
+    check_hostname: bool,
+    handshake_timeout: float | None = None,
 ) -> _nss.Context:
     """The _nss.Context (an NSS model socket) for ``config``."""
     policy = effective_policy()
@@ -54,6 +60,7 @@ def _build_core(
         check_hostname=check_hostname and not server,
         policy=policy.describe(),
         pin_callback=tokens.pin_callback(),
+        handshake_timeout=handshake_timeout,
     )
 
 
@@ -110,12 +117,17 @@ class NSSClientContext:
         hostname = _idna(host) if host is not None else None
         timeout = socket.getdefaulttimeout()
         operation = f"connecting to {host}:{port}"
+        started = time.monotonic()
         try:
             sock = socket.create_connection((hostname, port), timeout=timeout)
         except OSError as e:
             raise _transport_error(operation, e) from e
+        # The timeout bounds connect() as a whole: the handshake gets what
+        # the TCP connection left of it.
+        budget = -1.0 if timeout is None else max(0.0, timeout - (time.monotonic() - started))
         return self._core.connect(
-            fd=sock.detach(), hostname=hostname, owner=self, timeout=timeout
+            fd=sock.detach(), hostname=hostname, owner=self, timeout=timeout,
+            handshake_budget=budget,
         )
 
     def create_buffer(self, server_hostname: str) -> _nss.NSSTLSBuffer:
@@ -137,16 +149,28 @@ class NSSServerContext:
 
     A configuration with a trust store requires a client certificate and
     verifies it against that store.
+
+    ``handshake_timeout`` (seconds, or None for no bound) bounds the
+    handshake of every connection accept() takes, even on a listener that
+    blocks without a timeout, so that a client that connects and says
+    nothing holds accept() for that long at most. 60 s, like asyncio's
+    ssl_handshake_timeout.
     """
 
     __slots__ = ("_configuration", "_core")
 
     _verify = True
 
-    def __init__(self, configuration: TLSServerConfiguration) -> None:
+    def __init__(
+        self, configuration: TLSServerConfiguration, *, handshake_timeout: float | None = 60.0
+    ) -> None:
         self._configuration = configuration
         self._core = _build_core(
-            configuration, server=True, verify=self._verify, check_hostname=False
+            configuration,
+            server=True,
+            verify=self._verify,
+            check_hostname=False,
+            handshake_timeout=handshake_timeout,
         )
 
     @property

@@ -7,6 +7,8 @@ reported the failure, NSS's error name and text.
 
 from __future__ import annotations
 
+import errno
+
 
 class TLSError(Exception):
     """
@@ -94,7 +96,11 @@ class TLSTimeoutError(NSSError, TimeoutError):
 
 
 class TLSConnectionError(NSSError, ConnectionError):
-    """The transport failed: refused, reset or aborted (also a :class:`ConnectionError`)."""
+    """The transport failed: refused, reset or aborted (also a :class:`ConnectionError`).
+
+    Also raised, with ``errno`` EBADF as socket.socket does, by calls on a
+    socket closed on our side, in this thread or by another during the call.
+    """
 
 
 # Why a certificate can be refused, by NSS error name.
@@ -120,6 +126,10 @@ VERIFICATION_REASONS = {
     "SSL_ERROR_WEAK_SERVER_CERT_KEY": "key smaller than the crypto policy allows",
     "SSL_ERROR_NO_CERTIFICATE": "no certificate presented",
 }
+# Codes that NSS also gives to failures that are no certificate's: a bad
+# key share or a bad signature over the handshake. They mean a refused
+# certificate only when the certificate check recorded them.
+_NOT_ONLY_CERTIFICATES = {"SEC_ERROR_BAD_SIGNATURE", "SEC_ERROR_INVALID_KEY", "SEC_ERROR_BAD_DER"}
 
 _TIMEOUTS = {"PR_IO_TIMEOUT_ERROR"}
 _CONNECTION_FAILURES = {
@@ -146,14 +156,19 @@ def from_nss(
     """Build the exception for a failure that the NSS layer reports.
 
     ``kind`` is what the caller knows ("error", "config", "want_read",
-    "want_write", "ragged_eof"); the NSS error name refines "error".
+    "want_write", "ragged_eof", "closed", "certificate": the certificate
+    check refused the peer); the NSS error name refines "error".
     """
     reason = None
     if kind in _KINDS:
         cls: type[NSSError] = _KINDS[kind]
-    elif name in VERIFICATION_REASONS and kind == "error":
+    elif kind == "closed":
+        return _closed(operation)
+    elif kind == "certificate" or (
+        kind == "error" and name in VERIFICATION_REASONS and name not in _NOT_ONLY_CERTIFICATES
+    ):
         cls = CertificateVerificationError
-        reason = VERIFICATION_REASONS[name]
+        reason = VERIFICATION_REASONS.get(name or "", "refused")
     elif name in _TIMEOUTS:
         cls = TLSTimeoutError
     elif name in _CONNECTION_FAILURES:
@@ -168,6 +183,15 @@ def from_nss(
     else:
         message = operation
     return make(cls, message, operation=operation, code=code, name=name, text=text, reason=reason)
+
+
+def _closed(operation: str) -> NSSError:
+    """Like socket.socket's OSError(EBADF): the socket was closed on our side."""
+    error = make(TLSConnectionError, operation, operation=operation)
+    assert isinstance(error, TLSConnectionError)
+    error.errno = errno.EBADF
+    error.strerror = operation  # str(): "[Errno 9] <operation>"
+    return error
 
 
 def make(

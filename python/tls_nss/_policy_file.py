@@ -111,17 +111,25 @@ def parse(text: str, path: str) -> PolicyText:
     return PolicyText(config, allow)
 
 
+# crypto-policies' files are a few kilobytes.
+_LARGEST_POLICY_FILE = 1 << 20
+
+
 def read(path: str) -> PolicyText:
+    operation = f"reading crypto policy file {path}"
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(_LARGEST_POLICY_FILE + 1)
     except OSError as e:
-        raise configuration_error(
-            f"reading crypto policy file {path}", e.strerror or str(e)
-        ) from e
+        raise configuration_error(operation, e.strerror or str(e)) from e
+    except ValueError as e:  # a path with a NUL character
+        raise configuration_error(operation, str(e)) from None
+    if len(data) > _LARGEST_POLICY_FILE:
+        raise configuration_error(operation, f"it is larger than {_LARGEST_POLICY_FILE} bytes")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise configuration_error(
-            f"reading crypto policy file {path}", "it is not text"
-        ) from None
+        raise configuration_error(operation, "it is not text") from None
+    if any(c < " " and c not in "\t\r\n" for c in text):
+        raise configuration_error(operation, "it is not text (it holds control characters)")
     return parse(text, path)

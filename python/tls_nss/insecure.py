@@ -91,6 +91,10 @@ class NSSInsecureClientContext(NSSClientContext):
         _warn(f"insecure TLS connection to {address[0]}:{address[1]}")
         return super().connect(address)
 
+    def create_buffer(self, server_hostname: str) -> Any:
+        _warn(f"insecure TLS buffer for {server_hostname}")
+        return super().create_buffer(server_hostname)
+
 
 class NSSInsecureServerContext(NSSServerContext):
     """A server context that may accept any client certificate."""
@@ -101,6 +105,8 @@ class NSSInsecureServerContext(NSSServerContext):
         self,
         tls_configuration: TLSServerConfiguration,
         insecure_configuration: InsecureConfiguration,
+        *,
+        handshake_timeout: float | None = 60.0,
     ) -> None:
         _warn("an insecure server context is being created")
         self._insecure_configuration = insecure_configuration
@@ -110,6 +116,7 @@ class NSSInsecureServerContext(NSSServerContext):
             server=True,
             verify=not insecure_configuration.disable_verification,
             check_hostname=False,
+            handshake_timeout=handshake_timeout,
         )
 
     @property
@@ -119,6 +126,10 @@ class NSSInsecureServerContext(NSSServerContext):
     def connect(self, address: tuple[str | None, int]) -> Any:
         _warn(f"insecure TLS server on {address[0]}:{address[1]}")
         return super().connect(address)
+
+    def create_buffer(self) -> Any:
+        _warn("insecure TLS server buffer")
+        return super().create_buffer()
 
 
 class InsecureTLSImplementation(TLSImplementation[NSSClientContext, NSSServerContext]):
