@@ -106,6 +106,14 @@ first_record_recv(PRFileDesc *fd, void *buf, PRInt32 amount, PRIntn flags,
     if (got > 0 && conn != NULL && !conn->first_record_judged) {
         tls_nss_conn_judge_first_bytes(conn, buf, (size_t)got);
         if (conn->not_tls) {
+            /* NSS asked for a record header; the error quotes a little more,
+             * if it is there already. */
+            size_t have = conn->first_bytes_length;
+            PRInt32 more = fd->lower->methods->recv(fd->lower, conn->first_bytes + have,
+                                                    (PRInt32)(sizeof(conn->first_bytes) - have),
+                                                    PR_MSG_PEEK, PR_INTERVAL_NO_WAIT);
+            if (more > 0)
+                conn->first_bytes_length += (size_t)more;
             PR_SetError(PR_IO_ERROR, 0);
             return -1;
         }
@@ -206,7 +214,7 @@ raise_timeout(tls_nss_state *st, tls_nss_socket *self, const socket_call *call)
     char seconds[32];
 
     /* PyUnicode_FromFormat has no %g. */
-    snprintf(seconds, sizeof(seconds), "%g", call->timeout);
+    snprintf(seconds, sizeof(seconds), "%.3g", call->timeout);
     return tls_nss_raise(st, TLS_NSS_ERROR, PR_IO_TIMEOUT_ERROR, "%s %s: timed out after %s s",
                          call->operation, self->tls.peer, seconds);
 }

@@ -54,6 +54,7 @@ class PKI:
         self.add("wrongname", self.ca.issue("elsewhere.test"))
         self.add("chained", self.intermediate_ca.issue("localhost", "127.0.0.1"))
         self.add("client", self.ca.issue(client=True))
+        self.add("chained-client", self.intermediate_ca.issue(client=True))
         self.add("other-client", self.other_ca.issue(client=True))
 
     def add(self, name: str, item: Any) -> None:
