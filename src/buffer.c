@@ -84,9 +84,14 @@ check_peer_speaks_tls(tls_nss_buffer *self, const char *operation)
 static Py_ssize_t
 read_once(tls_nss_conn *conn, void *unused, char *out, Py_ssize_t count)
 {
+    PRInt32 got;
+
     if (check_peer_speaks_tls((tls_nss_buffer *)conn, "reading from") < 0)
         return -1;
-    PRInt32 got = PR_Read(conn->fd, out, (PRInt32)count);
+    /* A refused renegotiation leaves the connection to the peer: read on. */
+    do
+        got = PR_Read(conn->fd, out, (PRInt32)count);
+    while (got < 0 && PR_GetError() == SSL_ERROR_RENEGOTIATION_NOT_ALLOWED);
 
     if (got < 0)
         raise_failure((tls_nss_buffer *)conn, PR_GetError(), "reading from");

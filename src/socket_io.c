@@ -199,6 +199,10 @@ try_once(tls_nss_socket *self, socket_call *call, PRIntervalTime wait, PRErrorCo
     if (result >= 0)
         return result;
     *error = PR_GetError();
+    /* NSS has answered a renegotiation request with no_renegotiation and
+     * goes on: the connection is the peer's to end, not ours. */
+    if (*error == SSL_ERROR_RENEGOTIATION_NOT_ALLOWED && call->kind == CALL_RECV)
+        *error = PR_WOULD_BLOCK_ERROR;
     if (*error == PR_WOULD_BLOCK_ERROR && wait != PR_INTERVAL_NO_WAIT) {
         PRPollDesc poll = {self->tls.fd, waits_to_write(call->kind) ? PR_POLL_WRITE : PR_POLL_READ,
                            0};

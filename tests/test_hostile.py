@@ -462,3 +462,33 @@ def test_a_bad_certificate_is_a_certificate_error(server_context, client_context
     with pytest.raises(tls.CertificateVerificationError) as info:
         _run_handshake(client, server)
     assert info.value.reason in ("unknown issuer", "untrusted issuer")
+
+
+# ---- renegotiation ----
+
+
+def test_a_refused_renegotiation_leaves_the_connection_to_the_peer(pki, server_context):
+    """NSS answers a TLS 1.2 renegotiation with no_renegotiation and goes on;
+    recv() reads on, and what ends the connection is the peer's own choice
+    (OpenSSL's s_client gives up with a handshake_failure alert)."""
+    listener = server_context("ec").connect(("127.0.0.1", 0))
+    client = subprocess.Popen(
+        [need("openssl"), "s_client", "-connect", f"127.0.0.1:{listener.getsockname()[1]}",
+         "-tls1_2"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env=peer_environment())
+    try:
+        conn, _ = listener.accept()
+        assert client.stdin is not None
+        client.stdin.write(b"before\n")
+        client.stdin.flush()
+        assert conn.recv(100) == b"before\n"
+        client.stdin.write(b"R\n")  # s_client's command: renegotiate
+        client.stdin.flush()
+        with pytest.raises(tls.TLSError) as info:
+            conn.recv(100)
+        assert info.value.nss_name != "SSL_ERROR_RENEGOTIATION_NOT_ALLOWED", info.value
+        assert info.value.nss_name == "SSL_ERROR_HANDSHAKE_FAILURE_ALERT", info.value
+    finally:
+        client.kill()
+        client.wait()
+        listener.close()

@@ -257,6 +257,21 @@ def test_garbage_policy_file_names_the_file(tmp_path):
     assert not result["ok"] and "policy stanza" in result["message"]
 
 
+@pytest.mark.parametrize("content", [
+    (POLICIES / "DEFAULT.config").read_bytes().replace(b"allow=", b"allow=\x00", 1),
+    (POLICIES / "DEFAULT.config").read_bytes().replace(b"allow=", b"allow=\x1b[31m", 1),
+    bytes(range(256)) * 4,
+    (POLICIES / "DEFAULT.config").read_bytes()[:150],
+    b"# " + b"x" * (2 << 20),
+], ids=["nul", "escape", "binary", "truncated", "huge"])
+def test_absurd_policy_files_are_configuration_errors(tmp_path, content):
+    bad = tmp_path / "bad.config"
+    bad.write_bytes(content)
+    result = run_child("report", policy=str(bad))
+    assert not result["ok"] and result["type"] == "NSSConfigurationError", result
+    assert str(bad) in result["message"]
+
+
 def test_missing_policy_file_names_the_path(tmp_path):
     missing = tmp_path / "nope.config"
     result = run_child("report", policy=str(missing))
