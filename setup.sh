@@ -68,6 +68,7 @@ demo)
     ;;
 check)
     make check PYTEST_FLAGS="-ra"
+    make check-sanitizers PYTEST_FLAGS="-ra"
     fedora_nss=${NSS_FEDORA_DIR:-../shared/nss-fedora}
     if [ -x "$fedora_nss/build.sh" ] || [ -f "$fedora_nss/build.sh" ]; then
         sources=$(cd "$fedora_nss" && cat build.sh ./*.tar.* | cksum | cut -d' ' -f1)

@@ -29,6 +29,11 @@ struct tls_nss_memio {
 static int
 queue_append(byte_queue *q, const char *bytes, size_t n)
 {
+    if (n == 0)
+        return 0;
+    /* Doubling must not overflow. */
+    if (n > SIZE_MAX / 4 - q->len)
+        return -1;
     if (q->start > 0 && q->start + q->len + n > q->cap) {
         memmove(q->data, q->data + q->start, q->len);
         q->start = 0;
@@ -53,6 +58,8 @@ queue_take(byte_queue *q, char *out, size_t n)
 {
     if (n > q->len)
         n = q->len;
+    if (n == 0)
+        return 0; /* q->data may be NULL */
     memcpy(out, q->data + q->start, n);
     q->start += n;
     q->len -= n;
@@ -258,7 +265,8 @@ tls_nss_memio_peek_incoming(const tls_nss_memio *io, unsigned char *out, size_t 
 
     if (n > q->len)
         n = q->len;
-    memcpy(out, q->data + q->start, n);
+    if (n > 0)
+        memcpy(out, q->data + q->start, n);
     return n;
 }
 

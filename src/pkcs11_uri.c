@@ -168,6 +168,8 @@ tls_nss_object_name_parse(tls_nss_state *st, const char *id, tls_nss_pin_source 
     }
     if (check_attributes(st, id, name, what) < 0)
         return -1;
+    /* The parser sets no error of its own: none is better than a stale one. */
+    PR_SetError(0, 0);
     name->uri = PK11URI_ParseURI(id);
     if (name->uri == NULL) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
