@@ -124,10 +124,14 @@ tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
         return -1;
     }
     if (!as_server) {
-        /* NSS's client session cache is process-wide. A session must only
-         * be resumed by the context that verified it, for the name it was
-         * verified for. */
+        /* Sessions are kept per context (the one that verified them) and
+         * per server name and port (what they were verified for). The peer
+         * ID keeps the same apart in NSS's process-wide cache, should NSS
+         * ever consult it. */
         char peer_id[sizeof(conn->peer) + 256];
+        if (conn->session_key[0] == '\0')
+            snprintf(conn->session_key, sizeof(conn->session_key), "%.255s",
+                     conn->check.hostname ? conn->check.hostname : "");
         snprintf(peer_id, sizeof(peer_id), "tls_nss/%u/%s/%s", conn->ctx->serial,
                  conn->check.hostname ? conn->check.hostname : "", conn->peer);
         if (SSL_SetSockPeerID(conn->fd, peer_id) != SECSuccess) {
@@ -140,7 +144,8 @@ tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "starting TLS with %s", conn->peer);
         return -1;
     }
-    return 0;
+    /* After the reset, which would forget a session offered before it. */
+    return as_server ? 0 : tls_nss_session_cache_attach(st, conn);
 }
 
 void
@@ -327,6 +332,17 @@ conn_negotiated_group(tls_nss_conn *conn, void *closure)
 }
 
 static PyObject *
+conn_session_reused(tls_nss_conn *conn, void *closure)
+{
+    SSLChannelInfo info;
+
+    if (!channel_info(conn, &info) ||
+        info.length < offsetof(SSLChannelInfo, resumed) + sizeof(info.resumed))
+        Py_RETURN_FALSE;
+    return PyBool_FromLong(info.resumed);
+}
+
+static PyObject *
 conn_get_context(tls_nss_conn *conn, void *closure)
 {
     if (conn->owner == NULL)
@@ -390,6 +406,8 @@ static PyGetSetDef conn_getset[] = {
      NULL},
     {"negotiated_tls_version", (getter)conn_negotiated_tls_version, NULL,
      "The negotiated TLSVersion, or None.", NULL},
+    {"session_reused", (getter)conn_session_reused, NULL,
+     "Whether the handshake resumed an earlier session (as ssl.SSLSocket's).", NULL},
     {"negotiated_group", (getter)conn_negotiated_group, NULL,
      "The key exchange group of the handshake (\"X25519MLKEM768\", \"x25519\", ...), or\n"
      "None. An NSS extension to PEP 748.", NULL},

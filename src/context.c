@@ -145,7 +145,8 @@ build_base_model(tls_nss_state *st, tls_nss_context *self, const tls_nss_setting
     if (set_option(st, base, SSL_SECURITY, PR_TRUE, "TLS") < 0 ||
         set_option(st, base, self->is_server ? SSL_HANDSHAKE_AS_SERVER : SSL_HANDSHAKE_AS_CLIENT,
                    PR_TRUE, "the handshake role") < 0 ||
-        set_option(st, base, SSL_ENABLE_SESSION_TICKETS, PR_TRUE, "session tickets") < 0 ||
+        set_option(st, base, SSL_ENABLE_SESSION_TICKETS, self->session_tickets,
+                   "session tickets") < 0 ||
         set_option(st, base, SSL_ENABLE_EXTENDED_MASTER_SECRET, PR_TRUE,
                    "extended master secret") < 0 ||
         set_option(st, base, SSL_ENABLE_FALSE_START, PR_FALSE, "false start") < 0 ||
@@ -190,7 +191,8 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"settings", "server", "chains", "trust", "verify",
                                "check_hostname", "policy", "pin_callback",
-                               "handshake_timeout", NULL};
+                               "handshake_timeout", "session_cache_size", "session_tickets",
+                               NULL};
     tls_nss_state *st = PyType_GetModuleState(type);
     int server, verify, check_hostname;
     PyObject *settings_object, *chains, *trust, *pin_callback = Py_None;
@@ -200,12 +202,18 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     PRFileDesc *base;
 
     double bound = -1.0;
+    Py_ssize_t session_cache_size = 0;
+    int session_tickets = 1;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OO:Context", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OOnp:Context", keywords,
                                      &settings_object, &server, &chains, &trust, &verify,
                                      &check_hostname, &policy, &pin_callback,
-                                     &handshake_timeout))
+                                     &handshake_timeout, &session_cache_size, &session_tickets))
         return NULL;
+    if (session_cache_size < 0) {
+        PyErr_SetString(PyExc_ValueError, "session_cache_size must not be negative");
+        return NULL;
+    }
     if (handshake_timeout != Py_None) {
         bound = PyFloat_AsDouble(handshake_timeout);
         if (bound == -1.0 && PyErr_Occurred())
@@ -230,6 +238,13 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->is_server = server ? PR_TRUE : PR_FALSE;
     self->serial = (PRUint32)PR_ATOMIC_INCREMENT(&context_serial);
     self->handshake_timeout = bound;
+    self->session_tickets = session_tickets ? PR_TRUE : PR_FALSE;
+    if (!server && session_cache_size > 0 &&
+        (self->sessions = tls_nss_session_cache_new(session_cache_size)) == NULL) {
+        Py_DECREF(self);
+        tls_nss_settings_clear(&settings);
+        return NULL;
+    }
     self->trust.verify = verify ? PR_TRUE : PR_FALSE;
     self->trust.check_hostname = check_hostname ? PR_TRUE : PR_FALSE;
 
@@ -273,6 +288,7 @@ context_dealloc(tls_nss_context *self)
     if (self->trust.anchors)
         CERT_DestroyCertList(self->trust.anchors);
     tls_nss_chain_free(&self->trust.own);
+    tls_nss_session_cache_free(self->sessions);
     /* Last: the keys above pointed at these. */
     tls_nss_pin_source_free(self->pins);
     type->tp_free(self);
@@ -319,7 +335,15 @@ context_buffer(tls_nss_context *self, PyObject *args, PyObject *kwargs)
     return tls_nss_buffer_new(self, owner, hostname);
 }
 
+static PyObject *
+context_cached_sessions(tls_nss_context *self, PyObject *unused)
+{
+    return PyLong_FromSsize_t(tls_nss_session_cache_count(self->sessions));
+}
+
 static PyMethodDef context_methods[] = {
+    {"cached_sessions", (PyCFunction)context_cached_sessions, METH_NOARGS,
+     "cached_sessions()\n--\n\nHow many resumable sessions the client's cache holds."},
     {"buffer", (PyCFunction)(void (*)(void))context_buffer, METH_VARARGS | METH_KEYWORDS,
      "buffer(hostname, owner)\n--\n\nA TLS buffer: TLS over in-memory queues."},
     {"connect", (PyCFunction)(void (*)(void))context_connect, METH_VARARGS | METH_KEYWORDS,

@@ -16,6 +16,7 @@
  *   trust.c       the system's roots and the certificate hooks
  *   chains.c      signing chains: loaded, and configured on server models
  *   context.c     a configuration turned into NSS model sockets
+ *   sessions.c    a client context's session cache: resumption tokens
  *   connection.c  the base type of sockets and buffers: import, results
  *   socket.c      TLS sockets (socket.h)
  *   socket_io.c   the one path of their blocking I/O: deadlines, signals
@@ -368,6 +369,15 @@ int tls_nss_configure_server_chains(tls_nss_state *st, PRFileDesc *base, PyObjec
                                     const char *policy, tls_nss_name_groups *groups);
 void tls_nss_name_groups_free(tls_nss_name_groups *groups);
 
+/* ---- sessions.c ---- */
+
+typedef struct tls_nss_session_cache tls_nss_session_cache;
+
+/* A cache of at most `capacity` (> 0) sessions, or NULL with an exception. */
+tls_nss_session_cache *tls_nss_session_cache_new(Py_ssize_t capacity);
+void tls_nss_session_cache_free(tls_nss_session_cache *cache);
+Py_ssize_t tls_nss_session_cache_count(tls_nss_session_cache *cache);
+
 /* ---- context.c ---- */
 
 typedef struct {
@@ -376,11 +386,14 @@ typedef struct {
     PRBool is_server;
     PRUint32 serial;   /* distinguishes contexts in NSS's session cache */
     double handshake_timeout; /* servers: bounds accept()'s handshake */
+    PRBool session_tickets;   /* servers: issue tickets */
     tls_nss_trust_policy trust;
     /* Servers: group 0's model is `model`, used when SNI names none. */
     tls_nss_name_groups groups;
     /* PIN sources of the keys found in tokens; NSS keeps pointers to them. */
     tls_nss_pin_source *pins;
+    /* Clients: resumable sessions, or NULL for no resumption. */
+    tls_nss_session_cache *sessions;
 } tls_nss_context;
 
 extern PyType_Spec tls_nss_context_spec;
@@ -403,6 +416,7 @@ typedef struct {
     PyObject *owner;         /* the Python context, returned as .context */
     tls_nss_peer_check check;
     char peer[160];          /* who we talk to, for error messages */
+    char session_key[300];   /* clients: "host:port", what sessions are kept under */
     /* Set by NSS callbacks, without the GIL, on the thread doing I/O. */
     PRBool handshake_done;
     PRBool close_notify_received;
@@ -450,6 +464,10 @@ int tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower
  * (SSH, HTTP) is told apart at once, instead of NSS waiting for a "record"
  * of the length its banner spells. */
 void tls_nss_conn_judge_first_bytes(tls_nss_conn *conn, const unsigned char *bytes, size_t n);
+/* A client connection about to handshake: offers the session cached for
+ * its session_key, and has new ones stored there; without a cache, turns
+ * resumption off. 0, or -1 with an exception set. */
+int tls_nss_session_cache_attach(tls_nss_state *st, tls_nss_conn *conn);
 /* Raises for a failed call; PR_WOULD_BLOCK_ERROR becomes `when_blocked`,
  * and a peer judged not to speak TLS is reported as such. */
 PyObject *tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn,

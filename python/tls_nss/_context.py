@@ -40,6 +40,8 @@ def _build_core(
     verify: bool,
     check_hostname: bool,
     handshake_timeout: float | None = None,
+    session_cache_size: int = 0,
+    session_tickets: bool = True,
 ) -> _nss.Context:
     """The _nss.Context (an NSS model socket) for ``config``."""
     policy = effective_policy()
@@ -61,6 +63,8 @@ def _build_core(
         policy=policy.describe(),
         pin_callback=tokens.pin_callback(),
         handshake_timeout=handshake_timeout,
+        session_cache_size=session_cache_size,
+        session_tickets=session_tickets,
     )
 
 
@@ -82,6 +86,10 @@ class NSSClientContext:
     """A PEP 748 client context backed by NSS.
 
     Immutable: it reads its configuration once, when created.
+
+    Connections resume sessions from a cache the context owns: at most
+    ``session_cache_size`` of them, one per server name and port, the least
+    recently stored dropped first, each used once. 0 turns resumption off.
     """
 
     __slots__ = ("_configuration", "_core")
@@ -89,18 +97,26 @@ class NSSClientContext:
     _verify = True
     _check_hostname = True
 
-    def __init__(self, configuration: TLSClientConfiguration) -> None:
+    def __init__(
+        self, configuration: TLSClientConfiguration, *, session_cache_size: int = 100
+    ) -> None:
         self._configuration = configuration
         self._core = _build_core(
             configuration,
             server=False,
             verify=self._verify,
             check_hostname=self._check_hostname,
+            session_cache_size=session_cache_size,
         )
 
     @property
     def configuration(self) -> TLSClientConfiguration:
         return self._configuration
+
+    @property
+    def cached_sessions(self) -> int:
+        """How many resumable sessions the cache holds now."""
+        return self._core.cached_sessions()
 
     def connect(self, address: tuple[str | None, int]) -> _nss.NSSTLSSocket:
         """Connect to ``address``, run the handshake and verify the server.
@@ -155,6 +171,10 @@ class NSSServerContext:
     blocks without a timeout, so that a client that connects and says
     nothing holds accept() for that long at most. 60 s, like asyncio's
     ssl_handshake_timeout.
+
+    ``session_tickets`` (default True) lets clients resume sessions with
+    tickets (TLS 1.2 and 1.3); without them, TLS 1.3 sessions cannot be
+    resumed and TLS 1.2 ones only from the process's session ID cache.
     """
 
     __slots__ = ("_configuration", "_core")
@@ -162,7 +182,11 @@ class NSSServerContext:
     _verify = True
 
     def __init__(
-        self, configuration: TLSServerConfiguration, *, handshake_timeout: float | None = 60.0
+        self,
+        configuration: TLSServerConfiguration,
+        *,
+        handshake_timeout: float | None = 60.0,
+        session_tickets: bool = True,
     ) -> None:
         self._configuration = configuration
         self._core = _build_core(
@@ -171,6 +195,7 @@ class NSSServerContext:
             verify=self._verify,
             check_hostname=False,
             handshake_timeout=handshake_timeout,
+            session_tickets=session_tickets,
         )
 
     @property

@@ -176,10 +176,11 @@ def _serve_and_connect(where: str, chain: tls.SigningChain, trust_store: tls.Tru
     received: list[bytes] = []
 
     def serve() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            received.append(conn.recv(1024))
-            conn.sendall(b"hello from the NSS server")
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                received.append(conn.recv(1024))
+                conn.sendall(b"hello from the NSS server")
 
     thread = threading.Thread(target=serve)
     thread.start()
@@ -195,8 +196,15 @@ def _serve_and_connect(where: str, chain: tls.SigningChain, trust_store: tls.Tru
         print(f"  ALPN protocol:     {getattr(protocol, 'name', protocol)!s}")
         print(f"  server certificate {len(sock.getpeercert() or b'')} bytes, verified against the demo CA")
         print(f"  server key:        {where}")
+        print(f"  key exchange:      {sock.negotiated_group}")
         print(f"  server received:   {received[0] if received else None!r}")
         print(f"  client received:   {reply!r}")
+    # A second connection resumes the first one's session, from the
+    # client context's own cache.
+    with client_context.connect(("localhost", port)) as again:
+        again.sendall(b"hello again")
+        again.recv(1024)
+        print(f"second connection:   resumed the session: {again.session_reused}")
     thread.join()
     listener.close()
     policy = effective_policy()

@@ -73,6 +73,8 @@ class NSSInsecureClientContext(NSSClientContext):
         self,
         tls_configuration: TLSClientConfiguration,
         insecure_configuration: InsecureConfiguration,
+        *,
+        session_cache_size: int = 100,
     ) -> None:
         _warn("an insecure client context is being created")
         self._insecure_configuration = insecure_configuration
@@ -80,7 +82,11 @@ class NSSInsecureClientContext(NSSClientContext):
         self._check_hostname = verify and not insecure_configuration.disable_hostname_check
         self._configuration = tls_configuration
         self._core = _build_core(
-            tls_configuration, server=False, verify=verify, check_hostname=self._check_hostname
+            tls_configuration,
+            server=False,
+            verify=verify,
+            check_hostname=self._check_hostname,
+            session_cache_size=session_cache_size,
         )
 
     @property
@@ -107,6 +113,7 @@ class NSSInsecureServerContext(NSSServerContext):
         insecure_configuration: InsecureConfiguration,
         *,
         handshake_timeout: float | None = 60.0,
+        session_tickets: bool = True,
     ) -> None:
         _warn("an insecure server context is being created")
         self._insecure_configuration = insecure_configuration
@@ -117,6 +124,7 @@ class NSSInsecureServerContext(NSSServerContext):
             verify=not insecure_configuration.disable_verification,
             check_hostname=False,
             handshake_timeout=handshake_timeout,
+            session_tickets=session_tickets,
         )
 
     @property
