@@ -185,31 +185,46 @@ wait_interval(double remaining, PRBool on_main_thread)
     return PR_MillisecondsToInterval(ms > LONGEST_WAIT_MS ? LONGEST_WAIT_MS : (PRUint32)ms);
 }
 
-/* One try of the call, and, if it would block, one wait for the socket.
- * Runs without the GIL. Returns the call's result, or -1 with its error. */
+/* Tries the call, and while NSS would block, waits for the socket and tries
+ * again, all without the GIL, so that a wait costs no trip through the
+ * interpreter. Gives up, with PR_WOULD_BLOCK_ERROR, at the deadline, when
+ * `may_wait` is false, or on the main thread after a slice, for signals.
+ * Returns the call's result, or -1 with its error. */
 static PRInt32
-try_once(tls_nss_socket *self, socket_call *call, PRIntervalTime wait, PRErrorCode *error)
+try_until_ready(tls_nss_socket *self, socket_call *call, PRBool may_wait, PRBool on_main_thread,
+                PRErrorCode *error)
 {
-    PRInt32 result;
+    PRPollDesc poll = {self->tls.fd, waits_to_write(call->kind) ? PR_POLL_WRITE : PR_POLL_READ,
+                       0};
+    double slice_end = tls_nss_monotonic() + SIGNAL_SLICE_MS / 1000.0;
 
-    *error = 0;
-    if (self->tls.not_tls)
-        return -1;
-    result = perform(self, call);
-    if (result >= 0)
-        return result;
-    *error = PR_GetError();
-    /* NSS has answered a renegotiation request with no_renegotiation and
-     * goes on: the connection is the peer's to end, not ours. */
-    if (*error == SSL_ERROR_RENEGOTIATION_NOT_ALLOWED && call->kind == CALL_RECV)
-        *error = PR_WOULD_BLOCK_ERROR;
-    if (*error == PR_WOULD_BLOCK_ERROR && wait != PR_INTERVAL_NO_WAIT) {
-        PRPollDesc poll = {self->tls.fd, waits_to_write(call->kind) ? PR_POLL_WRITE : PR_POLL_READ,
-                           0};
-        /* Whatever poll says, the call is tried again: NSS knows best. */
+    for (;;) {
+        PRInt32 result;
+        double now;
+
+        *error = 0;
+        if (self->tls.not_tls)
+            return -1;
+        result = perform(self, call);
+        if (result >= 0)
+            return result;
+        *error = PR_GetError();
+        /* NSS has answered a renegotiation request with no_renegotiation
+         * and goes on: the connection is the peer's to end, not ours. */
+        if (*error == SSL_ERROR_RENEGOTIATION_NOT_ALLOWED && call->kind == CALL_RECV)
+            *error = PR_WOULD_BLOCK_ERROR;
+        if (*error != PR_WOULD_BLOCK_ERROR || !may_wait || self->close_pending)
+            return -1;
+        now = tls_nss_monotonic();
+        if (now >= call->deadline || (on_main_thread && now >= slice_end))
+            return -1;
+        PRIntervalTime wait = wait_interval(
+            (on_main_thread ? fmin(call->deadline, slice_end) : call->deadline) - now,
+            on_main_thread);
+        /* Whatever poll says, the call is tried again (NSS knows best),
+         * and the checks above end the wait. */
         (void)PR_Poll(&poll, 1, wait);
     }
-    return -1;
 }
 
 static PyObject *
@@ -231,15 +246,12 @@ tls_nss_socket_run(tls_nss_socket *self, socket_call *call)
     PRBool may_wait = self->timeout != 0;
 
     for (;;) {
-        PRIntervalTime wait =
-            may_wait ? wait_interval(call->deadline - tls_nss_monotonic(), on_main_thread)
-                     : PR_INTERVAL_NO_WAIT;
         PRErrorCode error;
         PRInt32 result;
 
         self->busy++;
         Py_BEGIN_ALLOW_THREADS
-        result = try_once(self, call, wait, &error);
+        result = try_until_ready(self, call, may_wait, on_main_thread, &error);
         Py_END_ALLOW_THREADS
         if (--self->busy == 0 && self->close_pending)
             tls_nss_socket_release_fd(self);

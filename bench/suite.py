@@ -1,0 +1,539 @@
+"""The benchmark suite: tls_nss beside the ssl module, on loopback.
+
+    PYTHONPATH=<site-packages with tls_nss> python3 bench/suite.py [--out DIR] [--quick]
+
+Each case runs both implementations in turn (tls_nss, ssl, tls_nss, ...),
+ROUNDS times, against a server of the same implementation in a process of
+its own, and reports the median and the range. The server reports its own
+CPU time and memory, so client and server costs are apart. Output: JSON
+lines (results.jsonl), a Markdown table (results.md) and a PNG chart per
+group (python3-matplotlib), in --out. `make bench` runs it.
+
+Cases: full handshakes (with client and server CPU per handshake),
+resumed handshakes, request/response round trips on fresh and on warm
+connections, bulk transfer with 1, 16 and 64 KiB writes, TLSBuffer pairs
+against ssl.SSLObject pairs, idle memory per connection, one client thread
+against two, ECDSA P-256 against RSA-2048, TLS 1.2 against 1.3, and NSS's
+own strsclnt against selfserv where they are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+
+import tls_nss as tls  # noqa: E402
+
+from certgen import Authority  # noqa: E402
+
+ROUNDS = 3
+IMPLS = ("tls_nss", "ssl")
+
+
+# ---- the two implementations, as the suite uses them ----
+
+
+class Files:
+    """A CA and server certificates on disk, for both implementations."""
+
+    def __init__(self, root: Path) -> None:
+        ca = Authority("bench CA", key_kind="ec256")
+        self.ca = root / "ca.pem"
+        self.ca.write_bytes(ca.cert_pem)
+        for kind in ("ec256", "rsa2048"):
+            leaf = ca.issue("localhost", "127.0.0.1", key_kind=kind)
+            (root / f"{kind}.pem").write_bytes(leaf.cert_pem)
+            (root / f"{kind}.key").write_bytes(leaf.key_pem())
+        self.root = root
+
+    def cert(self, kind: str) -> tuple[Path, Path]:
+        return self.root / f"{kind}.pem", self.root / f"{kind}.key"
+
+
+def _version(name: str) -> Any:
+    return {"1.2": tls.TLSVersion.TLSv1_2, "1.3": tls.TLSVersion.TLSv1_3}[name]
+
+
+def server_context(impl: str, files: Files, key: str, version: str) -> Any:
+    cert, keyfile = files.cert(key)
+    if impl == "tls_nss":
+        return tls.NSSServerContext(tls.TLSServerConfiguration(
+            certificate_chain=[tls.SigningChain((tls.Certificate.from_file(cert),
+                                                 tls.PrivateKey.from_file(keyfile)))],
+            lowest_supported_version=_version(version),
+            highest_supported_version=_version(version)))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, keyfile)
+    ctx.minimum_version = ctx.maximum_version = (
+        ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3)
+    return ctx
+
+
+def client_context(impl: str, files: Files, resume: bool) -> Any:
+    if impl == "tls_nss":
+        return tls.NSSClientContext(tls.TLSClientConfiguration(
+            trust_store=tls.TrustStore.from_file(files.ca)),
+            session_cache_size=100 if resume else 0)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(files.ca)
+    return ctx
+
+
+class Client:
+    """Connections of either implementation; the ssl module's resumes by
+    passing the last session, as its users do."""
+
+    def __init__(self, impl: str, files: Files, resume: bool = False) -> None:
+        self.impl = impl
+        self.ctx = client_context(impl, files, resume)
+        self.resume = resume
+        self.session = None
+
+    def connect(self, port: int) -> Any:
+        if self.impl == "tls_nss":
+            return self.ctx.connect(("localhost", port))
+        raw = socket.create_connection(("127.0.0.1", port))
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = self.ctx.wrap_socket(raw, server_hostname="localhost",
+                                    session=self.session if self.resume else None)
+        return sock
+
+    def done(self, sock: Any) -> None:
+        if self.impl == "ssl" and self.resume:
+            self.session = sock.session
+        sock.close()
+
+
+# ---- the server process ----
+
+
+def serve(impl: str, key: str, version: str, root: str) -> int:
+    """Accepts connections until stdin closes. Each connection's first
+    line says what it wants: "echo" (a reply per request), "sink N" (read N
+    bytes, answer b"done") or "idle" (hold the connection). A line on stdin
+    asks for this process's CPU seconds and RSS."""
+    files = Files.__new__(Files)
+    files.root, files.ca = Path(root), Path(root) / "ca.pem"
+    ctx = server_context(impl, files, key, version)
+    if impl == "tls_nss":
+        listener = ctx.connect(("127.0.0.1", 0))
+        listener.listen(1024)
+        port = listener.getsockname()[1]
+        accept = listener.accept
+    else:
+        raw = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        port = raw.getsockname()[1]
+
+        def accept():
+            conn, address = raw.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return ctx.wrap_socket(conn, server_side=True), address
+    socket.setdefaulttimeout(None)
+    held = []
+
+    def handle(conn):
+        try:
+            line = conn.recv(64)
+            if line.startswith(b"sink"):
+                remaining = int(line.split()[1])
+                while remaining > 0:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    remaining -= len(data)
+                conn.sendall(b"done")
+            elif line.startswith(b"idle"):
+                held.append(conn)
+                conn.sendall(b"ok")
+                return
+            else:
+                conn.sendall(line[4:] if line.startswith(b"echo") else line)
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    conn.sendall(data)
+        except (tls.TLSError, OSError, ssl.SSLError):
+            pass
+        if conn not in held:
+            conn.close()
+
+    def accept_loop():
+        while True:
+            try:
+                conn, _ = accept()
+            except (tls.TLSError, OSError, ssl.SSLError):
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept_loop, daemon=True).start()
+    print(port, flush=True)
+    for line in sys.stdin:
+        if line.strip() == "drop":
+            for conn in held:
+                # Without waiting for the client's close_notify.
+                conn.close(force=True) if impl == "tls_nss" else conn.close()
+            held.clear()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "rss_kib": _rss_kib()}),
+              flush=True)
+    return 0
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Server:
+    def __init__(self, impl: str, files: Files, key: str = "ec256", version: str = "1.3") -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "serve", impl, key, version, str(files.root)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline())
+
+    def stats(self, command: str = "stats") -> dict[str, float]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+# ---- cases ----
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def handshakes(impl: str, files: Files, count: int, *, resume: bool = False, key: str = "ec256",
+               version: str = "1.3", threads: int = 1) -> dict[str, float]:
+    server = Server(impl, files, key, version)
+    client = Client(impl, files, resume)
+    if resume:  # the first connection gets the session
+        sock = client.connect(server.port)
+        sock.sendall(b"echo hi")
+        sock.recv(10)
+        client.done(sock)
+
+    def run(n):
+        for _ in range(n):
+            sock = client.connect(server.port)
+            sock.sendall(b"echo hi")   # reads the TLS 1.3 ticket with the reply
+            sock.recv(10)
+            client.done(sock)
+
+    before, server_before = _cpu(), server.stats()["cpu"]
+    started = time.perf_counter()
+    workers = [threading.Thread(target=run, args=(count // threads,)) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    done = (count // threads) * threads
+    result = {"per_second": done / elapsed,
+              "client_cpu_ms": (_cpu() - before) * 1000 / done,
+              "server_cpu_ms": (server.stats()["cpu"] - server_before) * 1000 / done}
+    server.stop()
+    return result
+
+
+def round_trips(impl: str, files: Files, count: int, *, fresh: bool) -> dict[str, float]:
+    server = Server(impl, files)
+    client = Client(impl, files, resume=True)
+    request = b"q" * 100
+    started = time.perf_counter()
+    if fresh:
+        for _ in range(count):
+            sock = client.connect(server.port)
+            sock.sendall(b"echo" + request)
+            sock.recv(200)
+            client.done(sock)
+    else:
+        sock = client.connect(server.port)
+        sock.sendall(b"echo" + request)
+        sock.recv(200)
+        for _ in range(count):
+            sock.sendall(request)
+            got = 0
+            while got < len(request):
+                got += len(sock.recv(200))
+        client.done(sock)
+    result = {"per_second": count / (time.perf_counter() - started)}
+    server.stop()
+    return result
+
+
+def bulk(impl: str, files: Files, write_size: int, megabytes: int) -> dict[str, float]:
+    server = Server(impl, files)
+    client = Client(impl, files)
+    total = megabytes << 20
+    chunk = os.urandom(write_size)
+    sock = client.connect(server.port)
+    sock.sendall(b"sink %d" % total)
+    time.sleep(0.05)  # the header goes alone
+    started = time.perf_counter()
+    sent = 0
+    while sent < total:
+        sock.sendall(chunk)
+        sent += write_size
+    assert sock.recv(10) == b"done"
+    result = {"mb_per_second": megabytes / (time.perf_counter() - started)}
+    client.done(sock)
+    server.stop()
+    return result
+
+
+def idle_memory(impl: str, files: Files, count: int) -> dict[str, float]:
+    server = Server(impl, files)
+    client = Client(impl, files)
+    held = []
+    server_before, before = server.stats()["rss_kib"], _rss_kib()
+    for _ in range(count):
+        sock = client.connect(server.port)
+        sock.sendall(b"idle")
+        sock.recv(10)
+        held.append(sock)
+    result = {"client_kib": (_rss_kib() - before) / count,
+              "server_kib": (server.stats()["rss_kib"] - server_before) / count}
+    server.stats("drop")
+    for sock in held:
+        sock.close(force=True) if impl == "tls_nss" else sock.close()
+    server.stop()
+    return result
+
+
+def buffers(impl: str, files: Files, count: int, megabytes: int) -> dict[str, float]:
+    import buffers as pairs  # bench/buffers.py
+
+    ca = Authority("buffer bench CA")
+    leaf = ca.issue("localhost")
+    pair = pairs.Ours.from_files(ca, leaf) if impl == "tls_nss" else pairs.Stdlib(ca, leaf)
+    pairs.HANDSHAKES, pairs.BULK_MB = count, megabytes
+    return {"handshakes_per_second": pairs.handshakes_per_second(pair),
+            "mb_per_second": pairs.bulk_mb_per_second(pair)}
+
+
+def nss_tools(files: Files, count: int) -> dict[str, float] | None:
+    """selfserv and strsclnt: NSS's own C server and client, full handshakes."""
+    if not (shutil.which("selfserv") and shutil.which("strsclnt") and shutil.which("pk12util")):
+        return None
+    db = files.root / "nssdb"
+    db.mkdir(exist_ok=True)
+    env = {**os.environ, "NSS_IGNORE_SYSTEM_POLICY": "1"}
+    cert, key = files.cert("ec256")
+    p12 = files.root / "server.p12"
+    subprocess.run(["openssl", "pkcs12", "-export", "-in", str(cert), "-inkey", str(key),
+                    "-name", "server", "-out", str(p12), "-passout", "pass:"], check=True,
+                   capture_output=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True,
+                   capture_output=True, env=env)
+    subprocess.run(["pk12util", "-i", str(p12), "-d", f"sql:{db}", "-W", ""], check=True,
+                   capture_output=True, env=env)
+    subprocess.run(["certutil", "-A", "-d", f"sql:{db}", "-n", "ca", "-t", "C,,",
+                    "-i", str(files.ca)], check=True, capture_output=True, env=env)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["selfserv", "-d", f"sql:{db}", "-n", "server", "-p", str(port),
+                               "-V", "tls1.3:tls1.3", "-u"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env)
+    time.sleep(0.5)
+    started = time.perf_counter()
+    done = subprocess.run(["strsclnt", "-d", f"sql:{db}", "-p", str(port), "-c", str(count),
+                           "-V", "tls1.3:tls1.3", "-N", "-C", ":1301", "localhost"],
+                          capture_output=True, env=env)
+    elapsed = time.perf_counter() - started
+    server.terminate()
+    server.wait()
+    # strsclnt's exit status counts connections it did not time; what
+    # matters is that every handshake validated.
+    validated = done.stderr.count(b"Server Certificate Validated")
+    if validated < count:
+        return None
+    return {"per_second": count / elapsed}
+
+
+# ---- running, alternating, summarising ----
+
+
+def alternate(name: str, group: str, case: Callable[[str], dict[str, float]],
+              impls: tuple[str, ...] = IMPLS) -> list[dict[str, Any]]:
+    runs: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
+    for _ in range(ROUNDS):
+        for impl in impls:
+            runs[impl].append(case(impl))
+    rows = []
+    for impl in impls:
+        for metric in runs[impl][0]:
+            values = [r[metric] for r in runs[impl]]
+            rows.append({"group": group, "case": name, "impl": impl, "metric": metric,
+                         "median": statistics.median(values), "min": min(values),
+                         "max": max(values), "runs": values})
+    for row in rows:
+        print(f"  {row['case']:32} {row['impl']:8} {row['metric']:22} "
+              f"{row['median']:10.2f}  ({row['min']:.2f}-{row['max']:.2f})", flush=True)
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| group | case | metric | tls_nss | ssl | ratio |", "|---|---|---|---|---|---|"]
+    keyed = {(r["group"], r["case"], r["metric"], r["impl"]): r for r in rows}
+    seen = []
+    for r in rows:
+        key = (r["group"], r["case"], r["metric"])
+        if key in seen:
+            continue
+        seen.append(key)
+        ours = keyed.get(key + ("tls_nss",))
+        theirs = keyed.get(key + ("ssl",))
+        other = next((x for x in rows if x["group"] == r["group"] and x["case"] == r["case"]
+                      and x["metric"] == r["metric"] and x["impl"] not in IMPLS), None)
+
+        def cell(x):
+            return f"{x['median']:.2f} ({x['min']:.2f}–{x['max']:.2f})" if x else "–"
+        ratio = ""
+        if ours and theirs and theirs["median"]:
+            lower_is_better = r["metric"].endswith(("cpu_ms", "kib"))
+            value = (theirs["median"] / ours["median"] if lower_is_better
+                     else ours["median"] / theirs["median"])
+            ratio = f"{value:.2f}×"
+        first = cell(ours) if ours else cell(other) + f" ({other['impl']})" if other else "–"
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {first} | {cell(theirs)} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def charts(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("python3-matplotlib is not installed: no charts", flush=True)
+        return []
+    made = []
+    for group in dict.fromkeys(r["group"] for r in rows):
+        mine = [r for r in rows if r["group"] == group]
+        labels = list(dict.fromkeys(f"{r['case']}\n{r['metric']}" for r in mine))
+        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(labels)), 4))
+        impls = list(dict.fromkeys(r["impl"] for r in mine))
+        width = 0.8 / len(impls)
+        for i, impl in enumerate(impls):
+            values, errors = [], [[], []]
+            for label in labels:
+                r = next((x for x in mine if f"{x['case']}\n{x['metric']}" == label
+                          and x["impl"] == impl), None)
+                values.append(r["median"] if r else 0)
+                errors[0].append(r["median"] - r["min"] if r else 0)
+                errors[1].append(r["max"] - r["median"] if r else 0)
+            ax.bar([x + i * width for x in range(len(labels))], values, width, label=impl,
+                   yerr=errors, capsize=3)
+        ax.set_xticks([x + width * (len(impls) - 1) / 2 for x in range(len(labels))])
+        ax.set_xticklabels(labels, fontsize=8)
+        ax.set_title(group)
+        ax.legend()
+        fig.tight_layout()
+        path = out / f"{group.replace(' ', '-')}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        made.append(path)
+    return made
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument("--quick", action="store_true", help="small counts, to try it out")
+    args = parser.parse_args()
+    scale = 0.1 if args.quick else 1.0
+
+    def n(x: int) -> int:
+        return max(2, int(x * scale))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="tls-nss-bench-"))
+    files = Files(root)
+    print(f"NSS {tls.nss_version()} ({tls.policy.effective_policy().describe()}), "
+          f"{ssl.OPENSSL_VERSION}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs",
+          flush=True)
+    rows: list[dict[str, Any]] = []
+    plan: list[tuple[str, str, Callable[[str], dict[str, float]], tuple[str, ...]]] = [
+        ("full handshake", "handshakes",
+         lambda i: handshakes(i, files, n(300)), IMPLS),
+        ("resumed handshake", "handshakes",
+         lambda i: handshakes(i, files, n(500), resume=True), IMPLS),
+        ("full, RSA-2048", "keys and versions",
+         lambda i: handshakes(i, files, n(200), key="rsa2048"), IMPLS),
+        ("full, TLS 1.2", "keys and versions",
+         lambda i: handshakes(i, files, n(300), version="1.2"), IMPLS),
+        ("full, 2 client threads", "threads",
+         lambda i: handshakes(i, files, n(300), threads=2), IMPLS),
+        ("request/response, fresh connection", "round trips",
+         lambda i: round_trips(i, files, n(300), fresh=True), IMPLS),
+        ("request/response, warm connection", "round trips",
+         lambda i: round_trips(i, files, n(5000), fresh=False), IMPLS),
+        ("bulk, 1 KiB writes", "bulk",
+         lambda i: bulk(i, files, 1024, n(64)), IMPLS),
+        ("bulk, 16 KiB writes", "bulk",
+         lambda i: bulk(i, files, 16384, n(512)), IMPLS),
+        ("bulk, 64 KiB writes", "bulk",
+         lambda i: bulk(i, files, 65536, n(512)), IMPLS),
+        ("buffers", "buffers",
+         lambda i: buffers(i, files, n(300), n(256)), IMPLS),
+        ("idle connections", "memory",
+         lambda i: idle_memory(i, files, n(200)), IMPLS),
+    ]
+    started = time.monotonic()
+    for name, group, case, impls in plan:
+        print(f"{group}: {name}", flush=True)
+        rows += alternate(name, group, case, impls)
+    reference = nss_tools(files, n(500))
+    if reference is not None:
+        rows.append({"group": "handshakes", "case": "full handshake", "impl": "strsclnt",
+                     "metric": "per_second", "median": reference["per_second"],
+                     "min": reference["per_second"], "max": reference["per_second"],
+                     "runs": [reference["per_second"]]})
+        print(f"  NSS strsclnt against selfserv: {reference['per_second']:.0f} handshakes/s",
+              flush=True)
+    with open(args.out / "results.jsonl", "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    (args.out / "results.md").write_text(table(rows))
+    for path in charts(rows, args.out):
+        print(f"chart: {path}", flush=True)
+    print(f"done in {time.monotonic() - started:.0f} s: {args.out / 'results.md'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        sys.exit(serve(*sys.argv[2:6]))
+    sys.exit(main())
