@@ -4,7 +4,8 @@
 #
 #   ./setup.sh demo    install the dependencies, build, run 'python3 -m tls_nss demo'
 #   ./setup.sh check   install the dependencies, build, run the tests ('make check'),
-#                      and again on Fedora's NSS where its sources are at hand
+#                      under sanitizers, and on Fedora's NSS where its sources are at hand
+#   ./setup.sh bench   install the dependencies, build, run the benchmarks ('make bench')
 #
 # It always builds for the distribution's interpreter, /usr/bin/python3,
 # whatever 'python3' comes first on PATH. Run it as root, or with sudo at hand.
@@ -18,9 +19,9 @@ set -eu
 
 job=${1:-}
 case $job in
-demo | check) ;;
+demo | check | bench) ;;
 *)
-    echo "usage: $0 demo|check" >&2
+    echo "usage: $0 demo|check|bench" >&2
     exit 2
     ;;
 esac
@@ -38,14 +39,14 @@ if command -v apt-get >/dev/null 2>&1; then
         libnss3-dev libnspr4-dev libp11-kit-dev p11-kit-modules ca-certificates \
         python3 python3-dev python3-pytest python3-cryptography python3-mypy \
         openssl gnutls-bin libnss3-tools \
-        p11-kit softhsm2 opensc zlib1g-dev libsqlite3-dev >/dev/null
+        p11-kit softhsm2 opensc zlib1g-dev libsqlite3-dev python3-matplotlib >/dev/null
 elif command -v dnf >/dev/null 2>&1; then
     as_root dnf install -y -q \
         gcc make autoconf automake libtool pkgconf-pkg-config \
         nss-devel nspr-devel p11-kit-devel p11-kit-trust ca-certificates \
         python3 python3-devel python3-pytest python3-cryptography python3-mypy \
         openssl gnutls-utils nss-tools \
-        p11-kit softhsm opensc zlib-devel sqlite-devel
+        p11-kit softhsm opensc zlib-devel sqlite-devel python3-matplotlib
 else
     echo "$0: neither apt-get nor dnf found; install the packages listed in README.md by hand" >&2
     exit 1
@@ -62,6 +63,9 @@ autoreconf -fi
 make -j"$(nproc 2>/dev/null || echo 2)"
 
 case $job in
+bench)
+    make bench
+    ;;
 demo)
     make install >/dev/null
     PYTHONPATH="$(make -s print-pyexecdir)" "$PYTHON" -m tls_nss demo

@@ -20,6 +20,7 @@ own strsclnt against selfserv where they are installed.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -43,7 +44,7 @@ import tls_nss as tls  # noqa: E402
 
 from certgen import Authority  # noqa: E402
 
-ROUNDS = 3
+ROUNDS = 5
 IMPLS = ("tls_nss", "ssl")
 
 
@@ -192,16 +193,30 @@ def serve(impl: str, key: str, version: str, root: str) -> int:
                 conn.close(force=True) if impl == "tls_nss" else conn.close()
             held.clear()
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "rss_kib": _rss_kib()}),
+        print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "heap_kib": _heap_kib()}),
               flush=True)
     return 0
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def _heap_kib() -> float:
+    """The C heap in use (glibc's mallinfo2: NSS's allocations and Python's
+    large ones), else the resident set: what an idle connection holds."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+        mallinfo2.restype = _MallInfo2
+        info = mallinfo2()
+        return (info.uordblks + info.hblkhd) / 1024
+    except (AttributeError, OSError):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
     return 0
 
 
@@ -316,14 +331,14 @@ def idle_memory(impl: str, files: Files, count: int) -> dict[str, float]:
     server = Server(impl, files)
     client = Client(impl, files)
     held = []
-    server_before, before = server.stats()["rss_kib"], _rss_kib()
+    server_before, before = server.stats()["heap_kib"], _heap_kib()
     for _ in range(count):
         sock = client.connect(server.port)
         sock.sendall(b"idle")
         sock.recv(10)
         held.append(sock)
-    result = {"client_kib": (_rss_kib() - before) / count,
-              "server_kib": (server.stats()["rss_kib"] - server_before) / count}
+    result = {"client_kib": (_heap_kib() - before) / count,
+              "server_kib": (server.stats()["heap_kib"] - server_before) / count}
     server.stats("drop")
     for sock in held:
         sock.close(force=True) if impl == "tls_nss" else sock.close()
@@ -442,24 +457,28 @@ def charts(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     made = []
     for group in dict.fromkeys(r["group"] for r in rows):
         mine = [r for r in rows if r["group"] == group]
-        labels = list(dict.fromkeys(f"{r['case']}\n{r['metric']}" for r in mine))
-        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(labels)), 4))
+        metrics = list(dict.fromkeys(r["metric"] for r in mine))
         impls = list(dict.fromkeys(r["impl"] for r in mine))
-        width = 0.8 / len(impls)
-        for i, impl in enumerate(impls):
-            values, errors = [], [[], []]
-            for label in labels:
-                r = next((x for x in mine if f"{x['case']}\n{x['metric']}" == label
-                          and x["impl"] == impl), None)
-                values.append(r["median"] if r else 0)
-                errors[0].append(r["median"] - r["min"] if r else 0)
-                errors[1].append(r["max"] - r["median"] if r else 0)
-            ax.bar([x + i * width for x in range(len(labels))], values, width, label=impl,
-                   yerr=errors, capsize=3)
-        ax.set_xticks([x + width * (len(impls) - 1) / 2 for x in range(len(labels))])
-        ax.set_xticklabels(labels, fontsize=8)
-        ax.set_title(group)
-        ax.legend()
+        # One panel per metric: handshakes per second and CPU milliseconds
+        # do not share an axis.
+        fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.8),
+                                 squeeze=False)
+        for ax, metric in zip(axes[0], metrics):
+            cases = list(dict.fromkeys(r["case"] for r in mine if r["metric"] == metric))
+            width = 0.8 / len(impls)
+            for k, impl in enumerate(impls):
+                found = [next((r for r in mine if r["case"] == case and r["metric"] == metric
+                               and r["impl"] == impl), None) for case in cases]
+                values = [r["median"] if r else 0 for r in found]
+                errors = [[r["median"] - r["min"] if r else 0 for r in found],
+                          [r["max"] - r["median"] if r else 0 for r in found]]
+                ax.bar([x + k * width for x in range(len(cases))], values, width, label=impl,
+                       yerr=errors, capsize=3)
+            ax.set_xticks([x + width * (len(impls) - 1) / 2 for x in range(len(cases))])
+            ax.set_xticklabels([c.replace(", ", ",\n") for c in cases], fontsize=7)
+            ax.set_title(metric.replace("_", " "), fontsize=9)
+        axes[0][0].legend(fontsize=8)
+        fig.suptitle(group)
         fig.tight_layout()
         path = out / f"{group.replace(' ', '-')}.png"
         fig.savefig(path, dpi=90)
@@ -473,7 +492,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--quick", action="store_true", help="small counts, to try it out")
     args = parser.parse_args()
-    scale = 0.1 if args.quick else 1.0
+    scale = 0.1 if args.quick else 2.0
 
     def n(x: int) -> int:
         return max(2, int(x * scale))
@@ -517,7 +536,8 @@ def main() -> int:
         rows += alternate(name, group, case, impls)
     reference = nss_tools(files, n(500))
     if reference is not None:
-        rows.append({"group": "handshakes", "case": "full handshake", "impl": "strsclnt",
+        rows.append({"group": "handshakes", "case": "full handshake, NSS's C tools",
+                     "impl": "strsclnt",
                      "metric": "per_second", "median": reference["per_second"],
                      "min": reference["per_second"], "max": reference["per_second"],
                      "runs": [reference["per_second"]]})
