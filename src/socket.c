@@ -65,17 +65,23 @@ parse_timeout(PyObject *value, double *seconds)
     return 0;
 }
 
+static int
+set_socket_option(tls_nss_state *st, PRFileDesc *fd, PRSocketOptionData option,
+                  const char *what)
+{
+    if (PR_SetSocketOption(fd, &option) != PR_SUCCESS) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting %s", what);
+        return -1;
+    }
+    return 0;
+}
+
 /* The descriptor waits in NSPR never: socket_io.c does the waiting. */
 static int
 make_non_blocking(tls_nss_state *st, PRFileDesc *fd)
 {
     PRSocketOptionData option = {PR_SockOpt_Nonblocking, {.non_blocking = PR_TRUE}};
-
-    if (PR_SetSocketOption(fd, &option) != PR_SUCCESS) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "making the socket non-blocking");
-        return -1;
-    }
-    return 0;
+    return set_socket_option(st, fd, option, "the socket non-blocking");
 }
 
 /* ---- construction ---- */
@@ -132,12 +138,7 @@ static int
 disable_nagle(tls_nss_state *st, PRFileDesc *tcp)
 {
     PRSocketOptionData option = {PR_SockOpt_NoDelay, {.no_delay = PR_TRUE}};
-
-    if (PR_SetSocketOption(tcp, &option) != PR_SUCCESS) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting TCP_NODELAY");
-        return -1;
-    }
-    return 0;
+    return set_socket_option(st, tcp, option, "TCP_NODELAY");
 }
 
 /* Puts TLS on `tcp` (which it takes over), ready for the handshake. */

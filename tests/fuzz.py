@@ -30,7 +30,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -142,34 +142,34 @@ def pkcs11_id_target(m: Material) -> tuple[list[bytes], Callable[[bytes], None]]
     return corpus, run
 
 
-def policy_parse_target(m: Material) -> tuple[list[bytes], Callable[[bytes], None]]:
-    corpus = [p.read_bytes() for p in sorted(POLICIES.glob("*.config"))]
+def _policy_corpus() -> list[bytes]:
+    return [p.read_bytes() for p in sorted(POLICIES.glob("*.config"))]
 
-    def run(data: bytes) -> None:
-        with tempfile.NamedTemporaryFile(suffix=".config") as f:
-            f.write(data)
-            f.flush()
-            _policy_file.read(f.name)
-    return corpus, run
+
+def _as_file(data: bytes, use: Callable[[str], None]) -> None:
+    with tempfile.NamedTemporaryFile(suffix=".config") as f:
+        f.write(data)
+        f.flush()
+        use(f.name)
+
+
+def policy_parse_target(m: Material) -> tuple[list[bytes], Callable[[bytes], None]]:
+    return _policy_corpus(), lambda data: _as_file(data, _policy_file.read)
 
 
 def policy_apply_target(m: Material) -> tuple[list[bytes], Callable[[bytes], None]]:
     """NSS itself parses the policy: a child process per input, as the
     policy is per process. Slow: few cases."""
-    corpus = [p.read_bytes() for p in sorted(POLICIES.glob("*.config"))]
     child = ("import sys, tls_nss as tls\n"
              "try:\n    tls.policy.effective_policy()\n"
              "except tls.TLSError:\n    pass\n")
 
-    def run(data: bytes) -> None:
-        with tempfile.NamedTemporaryFile(suffix=".config") as f:
-            f.write(data)
-            f.flush()
-            done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
-                                  env={**os.environ, "TLS_NSS_POLICY_FILE": f.name}, timeout=60)
+    def apply(path: str) -> None:
+        done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                              env={**os.environ, "TLS_NSS_POLICY_FILE": path}, timeout=60)
         if done.returncode != 0:
             raise RuntimeError(f"the child ended with {done.returncode}: {done.stderr[-2000:]}")
-    return corpus, run
+    return _policy_corpus(), lambda data: _as_file(data, apply)
 
 
 def _pump(client, server, tamper_to: str, tamper: Callable[[bytes], bytes], index: int) -> None:
@@ -186,35 +186,24 @@ def _pump(client, server, tamper_to: str, tamper: Callable[[bytes], bytes], inde
         chunks[name] += 1
         dst.process_incoming(data)
 
-    for _ in range(12):
+    def both(step: Callable[[Any], Any]) -> None:
         for end in (client, server):
             try:
-                end.do_handshake()
+                step(end)
             except tls.WantReadError:
                 pass
         move(client, server, "server")
         move(server, client, "client")
+
+    for _ in range(12):
+        both(lambda end: end.do_handshake())
     client.write(b"request")
     server.write(b"response")
     move(client, server, "server")
     move(server, client, "client")
-    for end in (client, server):
-        try:
-            end.read(1024)
-        except tls.WantReadError:
-            pass
-    for end in (client, server):
-        try:
-            end.shutdown()
-        except tls.WantReadError:
-            pass
-    move(client, server, "server")
-    move(server, client, "client")
-    for end in (client, server):
-        try:
-            end.shutdown()
-        except tls.WantReadError:
-            pass
+    both(lambda end: end.read(1024))
+    both(lambda end: end.shutdown())
+    both(lambda end: end.shutdown())
 
 
 def _buffer_target(m: Material, receiver: str) -> tuple[list[bytes], Callable[[bytes], None]]:

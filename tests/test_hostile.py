@@ -173,17 +173,20 @@ def many_descriptors():
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def _silent_clients(port: int, count: int) -> list[socket.socket]:
-    return [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
-
-
-def _real_clients(ctx, port: int, count: int) -> list[bytes]:
+def _serve_real_clients_among_silent_ones(ctx, port: int, stop: threading.Event) -> None:
+    """1,000 clients connect and say nothing; then 20 real ones are served."""
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
     replies = []
-    for i in range(count):
-        with ctx.connect(("localhost", port)) as sock:
-            sock.sendall(b"real %d" % i)
-            replies.append(sock.recv(100))
-    return replies
+    try:
+        for i in range(20):
+            with ctx.connect(("localhost", port)) as sock:
+                sock.sendall(b"real %d" % i)
+                replies.append(sock.recv(100))
+    finally:
+        stop.set()
+        for s in silent:
+            s.close()
+    assert replies == [b"real %d" % i for i in range(20)]
 
 
 def test_a_threaded_server_serves_while_1000_clients_are_silent(
@@ -214,14 +217,7 @@ def test_a_threaded_server_serves_while_1000_clients_are_silent(
 
     listener.settimeout(0.5)
     threading.Thread(target=accept_loop, daemon=True).start()
-    silent = _silent_clients(port, 1000)
-    try:
-        replies = _real_clients(client_context(), port, 20)
-    finally:
-        stop.set()
-        for s in silent:
-            s.close()
-    assert replies == [b"real %d" % i for i in range(20)]
+    _serve_real_clients_among_silent_ones(client_context(), port, stop)
     listener.close()
 
 
@@ -263,14 +259,7 @@ def test_a_non_blocking_server_serves_while_1000_clients_are_silent(
         selector.close()
 
     threading.Thread(target=event_loop, daemon=True).start()
-    silent = _silent_clients(port, 1000)
-    try:
-        replies = _real_clients(client_context(), port, 20)
-    finally:
-        stop.set()
-        for s in silent:
-            s.close()
-    assert replies == [b"real %d" % i for i in range(20)]
+    _serve_real_clients_among_silent_ones(client_context(), port, stop)
 
 
 def test_accept_bounds_a_silent_clients_handshake_by_the_context(server_context):
