@@ -346,6 +346,23 @@ def idle_memory(impl: str, files: Files, count: int) -> dict[str, float]:
     return result
 
 
+def memory_over_handshakes(impl: str, files: Files, count: int) -> dict[str, float]:
+    """How the client's C heap grows over many resumed handshakes from one
+    context: a bounded session cache keeps it flat."""
+    server = Server(impl, files)
+    client = Client(impl, files, resume=True)
+    start = None
+    for i in range(count):
+        sock = client.connect(server.port)
+        sock.sendall(b"echo hi")
+        sock.recv(10)
+        client.done(sock)
+        if i == 99:  # after the first allocations settle
+            start = _heap_kib()
+    server.stop()
+    return {"client_growth_kib": _heap_kib() - (start or 0)}
+
+
 def buffers(impl: str, files: Files, count: int, megabytes: int) -> dict[str, float]:
     import buffers as pairs  # bench/buffers.py
 
@@ -401,9 +418,9 @@ def nss_tools(files: Files, count: int) -> dict[str, float] | None:
 
 
 def alternate(name: str, group: str, case: Callable[[str], dict[str, float]],
-              impls: tuple[str, ...] = IMPLS) -> list[dict[str, Any]]:
+              impls: tuple[str, ...] = IMPLS, rounds: int = ROUNDS) -> list[dict[str, Any]]:
     runs: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for impl in impls:
             runs[impl].append(case(impl))
     rows = []
@@ -436,7 +453,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         def cell(x):
             return f"{x['median']:.2f} ({x['min']:.2f}–{x['max']:.2f})" if x else "–"
         ratio = ""
-        if ours and theirs and theirs["median"]:
+        # Growth near zero makes no ratio worth printing.
+        if (ours and theirs and ours["median"] > 0 and theirs["median"] > 0
+                and not r["metric"].endswith("growth_kib")):
             lower_is_better = r["metric"].endswith(("cpu_ms", "kib"))
             value = (theirs["median"] / ours["median"] if lower_is_better
                      else ours["median"] / theirs["median"])
@@ -530,10 +549,16 @@ def main() -> int:
         ("idle connections", "memory",
          lambda i: idle_memory(i, files, n(200)), IMPLS),
     ]
+    # One round: 20,000 handshakes each.
+    long_plan = [("20,000 resumed handshakes", "memory",
+                  lambda i: memory_over_handshakes(i, files, n(10000)), IMPLS)]
     started = time.monotonic()
     for name, group, case, impls in plan:
         print(f"{group}: {name}", flush=True)
         rows += alternate(name, group, case, impls)
+    for name, group, case, impls in long_plan:
+        print(f"{group}: {name}", flush=True)
+        rows += alternate(name, group, case, impls, rounds=1)
     reference = nss_tools(files, n(500))
     if reference is not None:
         rows.append({"group": "handshakes", "case": "full handshake, NSS's C tools",
