@@ -161,8 +161,12 @@ import_attr(const char *module_name, const char *attr)
 static PyTypeObject *
 add_type(PyObject *module, PyType_Spec *spec, PyTypeObject *base)
 {
-    PyTypeObject *type =
-        (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, (PyObject *)base);
+    /* A tuple of bases: CPython 3.9 takes no single type there. */
+    PyObject *bases = base ? PyTuple_Pack(1, (PyObject *)base) : NULL;
+    if (base != NULL && bases == NULL)
+        return NULL;
+    PyTypeObject *type = (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, bases);
+    Py_XDECREF(bases);
     if (type == NULL)
         return NULL;
     if (PyModule_AddType(module, type) < 0) {
