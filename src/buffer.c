@@ -129,18 +129,7 @@ buffer_read(tls_nss_buffer *self, PyObject *args, PyObject *kwargs)
         PyBuffer_Release(&view);
         return got < 0 ? NULL : PyLong_FromSsize_t(got);
     }
-    PyObject *data = PyBytes_FromStringAndSize(NULL, amount);
-    if (data == NULL)
-        return NULL;
-    Py_ssize_t got = tls_nss_conn_read(&self->tls, read_once, NULL, PyBytes_AS_STRING(data),
-                                       amount, "reading from");
-    if (got < 0) {
-        Py_DECREF(data);
-        return NULL;
-    }
-    if (got != amount && _PyBytes_Resize(&data, got) < 0)
-        return NULL;
-    return data;
+    return tls_nss_conn_read_bytes(&self->tls, read_once, NULL, amount, "reading from");
 }
 
 static PyObject *

@@ -216,6 +216,26 @@ tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void *arg, char 
     return got;
 }
 
+PyObject *
+tls_nss_conn_read_bytes(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
+                        Py_ssize_t size, const char *operation)
+{
+    if (size > PR_INT32_MAX)
+        size = PR_INT32_MAX;
+    PyObject *data = PyBytes_FromStringAndSize(NULL, size);
+    if (data == NULL)
+        return NULL;
+    Py_ssize_t got = tls_nss_conn_read(conn, read_once, arg, PyBytes_AS_STRING(data), size,
+                                       operation);
+    if (got < 0) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    if (got != size && _PyBytes_Resize(&data, got) < 0)
+        return NULL;
+    return data;
+}
+
 int
 tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once, void *arg)
 {

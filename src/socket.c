@@ -319,21 +319,8 @@ sock_recv(tls_nss_socket *self, PyObject *arg)
     }
     if (check_connection(st, self, "recv") < 0)
         return NULL;
-    if (size > PR_INT32_MAX)
-        size = PR_INT32_MAX;
-    PyObject *data = PyBytes_FromStringAndSize(NULL, size);
-    if (data == NULL)
-        return NULL;
     socket_call call = tls_nss_socket_call(CALL_RECV, "receiving from", self->timeout);
-    Py_ssize_t got = tls_nss_conn_read(&self->tls, receive_once, &call, PyBytes_AS_STRING(data),
-                                       size, "receiving from");
-    if (got < 0) {
-        Py_DECREF(data);
-        return NULL;
-    }
-    if (got != size && _PyBytes_Resize(&data, got) < 0)
-        return NULL;
-    return data;
+    return tls_nss_conn_read_bytes(&self->tls, receive_once, &call, size, "receiving from");
 }
 
 /* Sends what it can of `bytes` by `call`'s deadline; returns the count,

@@ -483,6 +483,9 @@ typedef Py_ssize_t (*tls_nss_reader)(tls_nss_conn *conn, void *arg, char *buf, P
  * transport EOF without close_notify. */
 Py_ssize_t tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
                              char *out, Py_ssize_t count, const char *operation);
+/* The same, into a new bytes object of at most `size` bytes. */
+PyObject *tls_nss_conn_read_bytes(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
+                                  Py_ssize_t size, const char *operation);
 /* Reads and drops what comes before the peer's close_notify: 1 once it
  * has come, 0 at EOF without it, -1 with an exception set. */
 int tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once, void *arg);
