@@ -396,10 +396,9 @@ conn_dealloc(tls_nss_conn *conn)
 
     PyObject_GC_UnTrack(conn);
     if (conn->fd != NULL) {
-        /* A connection dropped without close(): its close_notify goes out
-         * only if it can without waiting, as the GIL is held here. */
-        PRSocketOptionData option = {PR_SockOpt_Nonblocking, {.non_blocking = PR_TRUE}};
-        PR_SetSocketOption(conn->fd, &option);
+        /* A connection dropped without close(): every descriptor is
+         * non-blocking, so its close_notify goes out only if it can
+         * without waiting, as the GIL is held here. */
         PR_Close(conn->fd);
         conn->fd = NULL;
     }

@@ -39,6 +39,10 @@ init_context(const char *db, const char *secmod, PRUint32 flags, PRBool replace_
     char *saved = before ? strdup(before) : NULL;
     NSSInitContext *context;
 
+    /* A value we could not keep is left alone: NSS may then apply the
+     * system policy, and replacing it fails loudly afterwards. */
+    if (before != NULL && saved == NULL)
+        replace_policy = PR_FALSE;
     if (replace_policy)
         setenv(IGNORE_SYSTEM_POLICY, "1", 1);
     context = NSS_InitContext(db, "", "", secmod, NULL, flags);
