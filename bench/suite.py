@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any, Callable
 
@@ -193,8 +194,8 @@ def serve(impl: str, key: str, version: str, root: str) -> int:
                 conn.close(force=True) if impl == "tls_nss" else conn.close()
             held.clear()
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "heap_kib": _heap_kib()}),
-              flush=True)
+        print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "heap_kib": _heap_kib(),
+                          "own_kib": _own_kib()}), flush=True)
     return 0
 
 
@@ -220,11 +221,20 @@ def _heap_kib() -> float:
     return 0
 
 
+def _own_kib() -> float:
+    """What the process's Python and extension code hold (tracemalloc:
+    every PyMem and PyObject allocation, which is all tls_nss's C code uses;
+    NSS's own allocations are not traced); 0 unless tracing."""
+    return tracemalloc.get_traced_memory()[0] / 1024 if tracemalloc.is_tracing() else 0.0
+
+
 class Server:
-    def __init__(self, impl: str, files: Files, key: str = "ec256", version: str = "1.3") -> None:
+    def __init__(self, impl: str, files: Files, key: str = "ec256", version: str = "1.3",
+                 trace: bool = False) -> None:
+        env = {**os.environ, "PYTHONTRACEMALLOC": "1"} if trace else None
         self.process = subprocess.Popen(
             [sys.executable, __file__, "serve", impl, key, version, str(files.root)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
 
@@ -327,18 +337,28 @@ def bulk(impl: str, files: Files, write_size: int, megabytes: int) -> dict[str, 
     return result
 
 
-def idle_memory(impl: str, files: Files, count: int) -> dict[str, float]:
-    server = Server(impl, files)
+def idle_memory(impl: str, files: Files, count: int, *, own: bool = False) -> dict[str, float]:
+    """C heap per idle connection on each side; with `own`, instead what the
+    library's own code holds per connection, traced apart from NSS's."""
+    server = Server(impl, files, trace=own)
     client = Client(impl, files)
     held = []
-    server_before, before = server.stats()["heap_kib"], _heap_kib()
+    measure = _own_kib if own else _heap_kib
+    if own:
+        tracemalloc.start()
+    server_before, before = server.stats()["own_kib" if own else "heap_kib"], measure()
     for _ in range(count):
         sock = client.connect(server.port)
         sock.sendall(b"idle")
         sock.recv(10)
         held.append(sock)
-    result = {"client_kib": (_heap_kib() - before) / count,
-              "server_kib": (server.stats()["heap_kib"] - server_before) / count}
+    after = measure()
+    server_after = server.stats()["own_kib" if own else "heap_kib"]
+    if own:
+        tracemalloc.stop()
+    prefix = "own_" if own else ""
+    result = {f"client_{prefix}kib": (after - before) / count,
+              f"server_{prefix}kib": (server_after - server_before) / count}
     server.stats("drop")
     for sock in held:
         sock.close(force=True) if impl == "tls_nss" else sock.close()
@@ -548,6 +568,8 @@ def main() -> int:
          lambda i: buffers(i, files, n(300), n(256)), IMPLS),
         ("idle connections", "memory",
          lambda i: idle_memory(i, files, n(200)), IMPLS),
+        ("idle connections, Python and extension share", "memory",
+         lambda i: idle_memory(i, files, n(200), own=True), IMPLS),
     ]
     # One round: 20,000 handshakes each.
     long_plan = [("20,000 resumed handshakes", "memory",
