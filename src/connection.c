@@ -183,9 +183,15 @@ tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn, PRErrorCode erro
      * whatever code NSS finished the handshake with. */
     if (error == PR_WOULD_BLOCK_ERROR)
         return tls_nss_raise(st, when_blocked, error, "%s %s", operation, conn->peer);
-    if (conn->check.verify_error != 0)
-        return tls_nss_raise(st, TLS_NSS_CERT_ERROR, conn->check.verify_error, "%s %s",
-                             operation, conn->peer);
+    if (conn->check.verify_error != 0) {
+        char certificate[300] = "";
+        if (conn->check.verify_error_depth >= 0)
+            PyOS_snprintf(certificate, sizeof(certificate), "depth %d: %s",
+                        conn->check.verify_error_depth, conn->check.verify_error_subject);
+        return tls_nss_raise_refused(st, conn->check.verify_error,
+                                     certificate[0] ? certificate : NULL, "%s %s", operation,
+                                     conn->peer);
+    }
     return tls_nss_raise(st, TLS_NSS_ERROR, error, "%s %s", operation, conn->peer);
 }
 
@@ -417,6 +423,11 @@ static PyMethodDef conn_methods[] = {
      "negotiated_protocol()\n--\n\nThe ALPN protocol (NextProtocol or bytes), or None."},
     {"getpeercert", (PyCFunction)conn_getpeercert, METH_NOARGS,
      "getpeercert()\n--\n\nThe peer's certificate as DER bytes, or None."},
+    {"get_unverified_chain", (PyCFunction)tls_nss_conn_unverified_chain, METH_NOARGS,
+     "get_unverified_chain()\n--\n\n"
+     "The certificates the peer sent, as a list of DER bytes with its own first,\n"
+     "or None before the handshake (as ssl.SSLSocket's in Python 3.13). An NSS\n"
+     "extension to PEP 748."},
     {NULL, NULL, 0, NULL},
 };
 

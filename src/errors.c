@@ -18,19 +18,12 @@ static const char *const kind_names[] = {
     [TLS_NSS_CERT_ERROR] = "certificate",
 };
 
-PyObject *
-tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
-              const char *operation, ...)
+static PyObject *
+raise_error(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
+            const char *certificate, PyObject *what)
 {
-    va_list args;
     const char *name = NULL;
     const char *text = NULL;
-
-    va_start(args, operation);
-    PyObject *what = PyUnicode_FromFormatV(operation, args);
-    va_end(args);
-    if (what == NULL)
-        return NULL;
 
     if (code != 0) {
         name = PR_ErrorToName(code);
@@ -40,13 +33,43 @@ tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
             text = NULL;
     }
 
-    PyObject *exc = PyObject_CallFunction(st->make_error, "sOizz",
-                                          kind_names[kind], what, (int)code,
-                                          name, text);
-    Py_DECREF(what);
+    PyObject *exc = PyObject_CallFunction(st->make_error, "sOizzz", kind_names[kind], what,
+                                          (int)code, name, text, certificate);
     if (exc == NULL)
         return NULL;
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
+    return NULL;
+}
+
+PyObject *
+tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
+              const char *operation, ...)
+{
+    va_list args;
+
+    va_start(args, operation);
+    PyObject *what = PyUnicode_FromFormatV(operation, args);
+    va_end(args);
+    if (what == NULL)
+        return NULL;
+    raise_error(st, kind, code, NULL, what);
+    Py_DECREF(what);
+    return NULL;
+}
+
+PyObject *
+tls_nss_raise_refused(tls_nss_state *st, PRErrorCode code, const char *certificate,
+                      const char *operation, ...)
+{
+    va_list args;
+
+    va_start(args, operation);
+    PyObject *what = PyUnicode_FromFormatV(operation, args);
+    va_end(args);
+    if (what == NULL)
+        return NULL;
+    raise_error(st, TLS_NSS_CERT_ERROR, code, certificate, what);
+    Py_DECREF(what);
     return NULL;
 }

@@ -140,6 +140,12 @@ static PyMethodDef module_methods[] = {
     {"implemented_ciphers", implemented_ciphers, METH_NOARGS,
      "implemented_ciphers()\n--\n\n"
      "IANA ids of every cipher suite this NSS implements, in NSS's order."},
+    {"describe_certificate", tls_nss_describe_certificate, METH_O,
+     "describe_certificate(der)\n--\n\n"
+     "What the DER certificate says: {'subject', 'issuer' (RFC 4514 text),\n"
+     "'serial_number' (bytes), 'not_before', 'not_after' (POSIX seconds), 'key':\n"
+     "{'type', 'bits', 'curve'}, 'signature_algorithm', 'dns_names',\n"
+     "'ip_addresses', 'is_ca'}."},
     {"system_trust", system_trust, METH_NOARGS,
      "system_trust()\n--\n\n"
      "Where the system's trust anchors come from: {'library': the PKCS#11\n"

@@ -115,6 +115,15 @@ typedef enum {
  * Always returns NULL. */
 PyObject *tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind,
                         PRErrorCode code, const char *operation, ...);
+/* A refused peer certificate: as tls_nss_raise, naming the certificate
+ * the refusal concerns ("depth 1: CN=...") when it is known. */
+PyObject *tls_nss_raise_refused(tls_nss_state *st, PRErrorCode code, const char *certificate,
+                                const char *operation, ...);
+
+/* ---- cert_info.c ---- */
+
+/* describe_certificate(der): subject, issuer, validity, key and names. */
+PyObject *tls_nss_describe_certificate(PyObject *module, PyObject *der);
 
 /* ---- policy.c ---- */
 
@@ -324,6 +333,10 @@ typedef struct {
     /* The reason the peer's certificate was refused, or 0. Kept because
      * NSS may report the handshake failure under a different code. */
     PRErrorCode verify_error;
+    /* Which certificate the refusal concerns: its depth in the chain (0:
+     * the peer's own) and subject, or -1 and "" when NSS did not say. */
+    int verify_error_depth;
+    char verify_error_subject[256];
 } tls_nss_peer_check;
 
 /* Makes the operating system's trust anchors available to NSS, once. */
@@ -490,6 +503,8 @@ PyObject *tls_nss_conn_read_bytes(tls_nss_conn *conn, tls_nss_reader read_once, 
  * has come, 0 at EOF without it, -1 with an exception set. */
 int tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once, void *arg);
 PyObject *tls_nss_conn_raise_ragged_eof(tls_nss_conn *conn, const char *operation);
+/* get_unverified_chain(): the peer's certificates as it sent them (cert_info.c). */
+PyObject *tls_nss_conn_unverified_chain(tls_nss_conn *conn, PyObject *unused);
 
 /* ---- socket.c ---- */
 

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "tls_nss.h"
 
+#include <plstr.h>
 #include <secmod.h>
 #include <unistd.h>
 
@@ -71,17 +72,53 @@ tls_nss_system_trust_info(void)
                          SECMOD_HasRootCerts() ? Py_True : Py_False);
 }
 
+/* Notes which certificate a refusal concerns: the first that NSS's log
+ * blames for `error`, else the first it blames at all. */
+static void
+note_refused_certificate(tls_nss_peer_check *check, const CERTVerifyLog *log,
+                         PRErrorCode error)
+{
+    const CERTVerifyLogNode *blamed = log->head;
+
+    for (const CERTVerifyLogNode *node = log->head; node != NULL; node = node->next) {
+        if (node->error == error) {
+            blamed = node;
+            break;
+        }
+    }
+    if (blamed == NULL || blamed->cert == NULL)
+        return;
+    check->verify_error_depth = (int)blamed->depth;
+    char *subject = CERT_NameToAscii(&blamed->cert->subject);
+    if (subject != NULL) {
+        PL_strncpyz(check->verify_error_subject, subject, sizeof(check->verify_error_subject));
+        PORT_Free(subject);
+    }
+}
+
+static void
+free_verify_log(CERTVerifyLog *log)
+{
+    for (CERTVerifyLogNode *node = log->head; node != NULL; node = node->next)
+        if (node->cert != NULL)
+            CERT_DestroyCertificate(node->cert);
+    PORT_FreeArena(log->arena, PR_FALSE);
+}
+
 /* Returns 0 when `cert` is acceptable, else the NSS error code that says
- * why not. Runs without the GIL. */
+ * why not, with the certificate it concerns noted in `check`. Runs
+ * without the GIL. */
 static PRErrorCode
-verify_peer_certificate(const tls_nss_peer_check *check, CERTCertificate *cert,
-                        PRBool peer_is_server)
+verify_peer_certificate(tls_nss_peer_check *check, CERTCertificate *cert, PRBool peer_is_server)
 {
     const tls_nss_trust_policy *policy = check->policy;
+    CERTVerifyLog log = {.arena = PORT_NewArena(DER_DEFAULT_CHUNKSIZE)};
     CERTValInParam in[5];
-    CERTValOutParam out[1];
+    CERTValOutParam out[2];
     int n = 0;
 
+    if (log.arena == NULL)
+        return PR_OUT_OF_MEMORY_ERROR;
     /* Never reach out to the network in the middle of a handshake: no AIA
      * fetching, and revocation only from CRLs NSS already has. NSS 3.87
      * also answers SEC_ERROR_INVALID_ARGS to trust anchors given without
@@ -97,23 +134,33 @@ verify_peer_certificate(const tls_nss_peer_check *check, CERTCertificate *cert,
         in[n++].value.scalar.b = PR_TRUE;
     }
     in[n].type = cert_pi_end;
-    out[0].type = cert_po_end;
+    out[0].type = cert_po_errorLog;
+    out[0].value.pointer.log = &log;
+    out[1].type = cert_po_end;
 
+    check->verify_error_depth = -1;
+    check->verify_error_subject[0] = '\0';
     SECCertificateUsage usage =
         peer_is_server ? certificateUsageSSLServer : certificateUsageSSLClient;
+    PRErrorCode error = 0;
     if (CERT_PKIXVerifyCert(cert, usage, in, out, NULL) != SECSuccess) {
-        PRErrorCode error = PR_GetError();
-        return error ? error : SEC_ERROR_UNTRUSTED_CERT;
+        error = PR_GetError();
+        if (error == 0)
+            error = SEC_ERROR_UNTRUSTED_CERT;
+        note_refused_certificate(check, &log, error);
     }
-
-    if (peer_is_server && policy->check_hostname) {
-        /* PKIX leaves names alone. CERT_VerifyCertName matches DNS names,
-         * wildcards included, and IP address literals against IP SANs. */
-        if (check->hostname == NULL ||
-            CERT_VerifyCertName(cert, check->hostname) != SECSuccess)
-            return SSL_ERROR_BAD_CERT_DOMAIN;
+    /* PKIX leaves names alone. CERT_VerifyCertName matches DNS names,
+     * wildcards included, and IP address literals against IP SANs. */
+    else if (peer_is_server && policy->check_hostname &&
+             (check->hostname == NULL ||
+              CERT_VerifyCertName(cert, check->hostname) != SECSuccess)) {
+        error = SSL_ERROR_BAD_CERT_DOMAIN;
+        CERTVerifyLogNode leaf = {.cert = cert, .error = error, .depth = 0};
+        CERTVerifyLog named = {.head = &leaf, .tail = &leaf, .count = 1};
+        note_refused_certificate(check, &named, error);
     }
-    return 0;
+    free_verify_log(&log);
+    return error;
 }
 
 SECStatus
@@ -129,6 +176,8 @@ tls_nss_auth_certificate_hook(void *arg, PRFileDesc *fd, PRBool check_sig,
 
     peer = SSL_PeerCertificate(fd);
     if (peer == NULL) {
+        check->verify_error_depth = -1;
+        check->verify_error_subject[0] = '\0';
         error = SSL_ERROR_NO_CERTIFICATE;
     }
     else {

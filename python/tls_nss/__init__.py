@@ -41,6 +41,7 @@ from ._errors import (
 from ._nss import NSSTLSBuffer, NSSTLSSocket, nss_version
 from ._context import NSS_IMPLEMENTATION, NSSClientContext, NSSServerContext, validate_config
 from .tokens import add_pkcs11_module, set_pin_callback
+from . import certinfo
 
 __version__ = "0.1.0"
 

@@ -73,6 +73,25 @@ def _transport_error(operation: str, error: OSError) -> NSSError:
     return make(cls, f"{operation}: {error}", operation=operation)
 
 
+def _check_stream_socket(sock: Any, operation: str, *, connected: bool) -> None:
+    """TypeError or ValueError, leaving ``sock`` as it was, unless it is an
+    open TCP socket that is connected (or, without ``connected``, listening)."""
+    if not isinstance(sock, socket.socket):
+        raise TypeError(f"{operation}: sock must be a socket.socket, not {type(sock).__name__}")
+    if sock.fileno() < 0:
+        raise ValueError(f"{operation}: the socket is closed")
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        raise ValueError(f"{operation}: TLS needs a TCP socket, not {sock.family!r}/{sock.type!r}")
+    listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) != 0
+    if connected and listening:
+        raise ValueError(f"{operation}: the socket is listening; a client needs a connected one")
+    if connected:
+        try:
+            sock.getpeername()
+        except OSError as e:
+            raise ValueError(f"{operation}: the socket is not connected ({e})") from None
+
+
 def _idna(host: str) -> str:
     """The ASCII form of a host name, as SNI and certificates carry it."""
     try:
@@ -144,6 +163,30 @@ class NSSClientContext:
         return self._core.connect(
             fd=sock.detach(), hostname=hostname, owner=self, timeout=timeout,
             handshake_budget=budget,
+        )
+
+    def wrap_socket(self, sock: socket.socket, server_hostname: str | None) -> _nss.NSSTLSSocket:
+        """Run the TLS handshake over ``sock``, a connected TCP socket.
+
+        As ``ssl.SSLContext.wrap_socket``: for STARTTLS, or a socket made
+        elsewhere. ``server_hostname`` is sent as SNI and checked against the
+        server's certificate, as with connect(). The returned socket owns the
+        descriptor; ``sock`` is detached. Its timeout carries over and bounds
+        the handshake. Bytes already read from ``sock`` are the caller's: read
+        nothing past the point where TLS starts. An NSS extension to PEP 748.
+        """
+        _check_stream_socket(sock, "wrap_socket", connected=True)
+        if server_hostname is None and self._check_hostname:
+            raise ValueError("wrap_socket: server_hostname is needed to verify the server")
+        if server_hostname is not None and not isinstance(server_hostname, str):
+            raise TypeError(
+                f"server_hostname must be str or None, not {type(server_hostname).__name__}"
+            )
+        hostname = _idna(server_hostname) if server_hostname is not None else None
+        timeout = sock.gettimeout()
+        return self._core.connect(
+            fd=sock.detach(), hostname=hostname, owner=self, timeout=timeout,
+            handshake_budget=-1.0 if timeout is None else timeout,
         )
 
     def create_buffer(self, server_hostname: str) -> _nss.NSSTLSBuffer:

@@ -86,9 +86,13 @@ class CertificateVerificationError(NSSError):
 
     Attributes:
         reason: a short description, e.g. "unknown issuer" or "hostname mismatch".
+        certificate: which certificate of the peer's chain the refusal
+            concerns, as "depth N: subject" (depth 0: the peer's own), or
+            None where NSS did not say.
     """
 
     reason: str = ""
+    certificate: str | None = None
 
 
 class TLSTimeoutError(NSSError, TimeoutError):
@@ -151,7 +155,12 @@ _KINDS = {
 
 
 def from_nss(
-    kind: str, operation: str, code: int, name: str | None, text: str | None
+    kind: str,
+    operation: str,
+    code: int,
+    name: str | None,
+    text: str | None,
+    certificate: str | None = None,
 ) -> NSSError:
     """Build the exception for a failure that the NSS layer reports.
 
@@ -178,11 +187,14 @@ def from_nss(
 
     if reason is not None:
         message = f"{operation}: certificate verify failed: {reason} ({name}: {text})"
+        if certificate:
+            message += f"; the certificate at {certificate}"
     elif name:
         message = f"{operation}: {name}: {text}" if text else f"{operation}: {name}"
     else:
         message = operation
-    return make(cls, message, operation=operation, code=code, name=name, text=text, reason=reason)
+    return make(cls, message, operation=operation, code=code, name=name, text=text, reason=reason,
+                certificate=certificate)
 
 
 def _closed(operation: str) -> NSSError:
@@ -203,6 +215,7 @@ def make(
     name: str | None = None,
     text: str | None = None,
     reason: str | None = None,
+    certificate: str | None = None,
 ) -> NSSError:
     """Instantiate ``cls`` with its attributes set.
 
@@ -216,6 +229,8 @@ def make(
     error.nss_text = text
     if reason is not None:
         error.reason = reason  # type: ignore[attr-defined]
+    if certificate is not None:
+        error.certificate = certificate  # type: ignore[attr-defined]
     return error
 
 

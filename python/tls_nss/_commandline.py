@@ -1,0 +1,243 @@
+"""The command line: one parser for `python3 -m tls_nss`, its --help and its
+man page (build-aux/manpage.py renders this parser), and the options that
+connect and serve share."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._api import (
+    Certificate,
+    CipherSuite,
+    NextProtocol,
+    PrivateKey,
+    SigningChain,
+    TLSVersion,
+    TrustStore,
+)
+
+PROG = "python3 -m tls_nss"
+DESCRIPTION = "TLS through Mozilla NSS under the system crypto policy: try it, inspect it, debug it."
+EPILOG = """\
+exit status: 0 on success; for connect, 0 only when the server's certificate
+was verified. 1: the certificate was refused; 2: bad usage; 3: the connection
+or handshake failed.
+
+environment: TLS_NSS_POLICY_FILE (the crypto policy to apply), TLS_NSS_DB (an
+NSS database), NSS_IGNORE_SYSTEM_POLICY=1 (no policy; for debugging only).
+"""
+
+_VERSIONS = {"1.2": TLSVersion.TLSv1_2, "1.3": TLSVersion.TLSv1_3}
+
+
+def tls_version(text: str) -> TLSVersion:
+    """"1.2", "TLSv1.2", "tls1.3" and the like."""
+    key = text.lower().removeprefix("tlsv").removeprefix("tls")
+    try:
+        return _VERSIONS[key]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"unknown TLS version {text!r}; use 1.2 or 1.3") from None
+
+
+def cipher_list(text: str) -> list[CipherSuite | int]:
+    """IANA names (TLS_AES_128_GCM_SHA256) or ids (0x1301), comma-separated."""
+    suites: list[CipherSuite | int] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        if item.lower().startswith("0x"):
+            try:
+                suites.append(int(item, 16))
+                continue
+            except ValueError:
+                pass
+        try:
+            suites.append(CipherSuite[item])
+        except KeyError:
+            raise argparse.ArgumentTypeError(
+                f"unknown cipher suite {item!r}; use IANA names such as "
+                "TLS_AES_128_GCM_SHA256, or ids such as 0x1301"
+            ) from None
+    if not suites:
+        raise argparse.ArgumentTypeError("no cipher suites given")
+    return suites
+
+
+def protocol(text: str) -> NextProtocol | bytes:
+    try:
+        return NextProtocol(text.encode())
+    except ValueError:
+        return text.encode()
+
+
+def is_token_id(value: str) -> bool:
+    """A PKCS#11 URI or NSS nickname rather than a file: pkcs11: URIs, and
+    names that are not files ("token:nickname")."""
+    return value.startswith("pkcs11:") or not os.path.exists(value)
+
+
+def signing_chain(cert: str, key: str | None, extra: Sequence[str] = ()) -> SigningChain:
+    """--cert and --key: each a PEM/DER file, or a PKCS#11 URI or NSS
+    nickname (the key then stays in its token). Without --key, the key is
+    looked for under the certificate's own id."""
+    if is_token_id(cert):
+        leaf = Certificate.from_id(cert.encode())
+    else:
+        leaf = Certificate.from_file(Path(cert))
+    key = key or cert
+    private_key = PrivateKey.from_id(key.encode()) if is_token_id(key) else PrivateKey.from_file(Path(key))
+    return SigningChain((leaf, private_key), tuple(Certificate.from_file(Path(p)) for p in extra))
+
+
+def trust_store(cafile: str | None) -> TrustStore:
+    return TrustStore.from_file(Path(cafile)) if cafile else TrustStore.system()
+
+
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
+    """What connect and serve both take."""
+    parser.add_argument("--cert", metavar="FILE|ID",
+                        help="certificate to present: a PEM or DER file, a pkcs11: URI, "
+                        "or an NSS nickname")
+    parser.add_argument("--key", metavar="FILE|ID",
+                        help="its private key: a file, a pkcs11: URI or an NSS nickname "
+                        "(default: looked up like --cert)")
+    parser.add_argument("--cafile", metavar="FILE",
+                        help="trust only these PEM certificates (default for connect: the "
+                        "system's trust store; for serve: ask for no client certificate)")
+    parser.add_argument("--alpn", metavar="PROTOCOL", action="append", type=protocol,
+                        help="offer this ALPN protocol (h2, http/1.1, ...); repeat for more")
+    parser.add_argument("--min-version", metavar="VERSION", type=tls_version,
+                        help="lowest TLS version to allow: 1.2 or 1.3")
+    parser.add_argument("--max-version", metavar="VERSION", type=tls_version,
+                        help="highest TLS version to allow: 1.2 or 1.3")
+    parser.add_argument("--ciphers", metavar="LIST", type=cipher_list,
+                        help="comma-separated cipher suites, by IANA name or id, in order "
+                        "of preference")
+    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=10.0,
+                        help="limit for connecting and each handshake (default: 10)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per connection instead of text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    connect = commands.add_parser(
+        "connect", help="connect to a TLS server and show what was negotiated and verified",
+        description="Connect to HOST[:PORT] through the public API, as openssl s_client, "
+        "gnutls-cli and NSS's tstclnt do, and show the negotiated version, cipher suite, "
+        "ALPN protocol and key exchange group, whether the session was resumed, the "
+        "server's chain, the verification verdict, and the crypto-policy entries that "
+        "allowed each part.",
+    )
+    connect.add_argument("target", metavar="HOST[:PORT]",
+                         help="server to connect to; port 443 unless given ([::1]:8443 for IPv6)")
+    connect.add_argument("--servername", metavar="NAME",
+                         help="name to send as SNI and to verify (default: HOST)")
+    connect.add_argument("--insecure", action="store_true",
+                         help="when the server's certificate is refused, connect again "
+                         "without verification to show its chain and what was negotiated; "
+                         "the exit status is still 1")
+    connect.add_argument("--reconnect", action="store_true",
+                         help="connect a second time and show whether that session resumed")
+    add_tls_options(connect)
+
+    serve = commands.add_parser(
+        "serve", help="run a small TLS server to test clients against",
+        description="Accept TLS connections and show what each negotiated. A client that "
+        "sends an HTTP request gets a page describing its connection; any other client "
+        "gets its lines echoed back.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                       "(default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=4433, help="port (default: 4433; 0: any)")
+    serve.add_argument("--chain", metavar="FILE", action="append", default=[],
+                       help="an intermediate certificate to send after --cert; repeat for more")
+    serve.add_argument("--once", action="store_true", help="exit after one connection")
+    add_tls_options(serve)
+
+    commands.add_parser(
+        "demo", help="run a TLS 1.3 server and client on loopback and show what they negotiated",
+        description="Make a CA and a server certificate in a temporary NSS database, run a "
+        "server and a client on loopback, and show what they negotiated.",
+    )
+    commands.add_parser("policy", help="show the crypto policy in force and where it comes from",
+                        description="Show the crypto policy in force and where it comes from.")
+    commands.add_parser(
+        "tokens",
+        help="list the PKCS#11 tokens NSS reaches, with their URIs and the certificates "
+        "they show without a PIN",
+        description="List the PKCS#11 tokens NSS reaches, with their URIs and the "
+        "certificates they show without a PIN.",
+    )
+    commands.add_parser("version", help="show the versions of tls_nss and NSS",
+                        description="Show the versions of tls_nss and NSS.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "connect":
+        from ._connect import run as run_connect
+
+        return run_connect(args)
+    if args.command == "serve":
+        from ._serve import run as run_serve
+
+        return run_serve(args)
+    if args.command == "demo":
+        from ._demo import run as run_demo
+
+        return run_demo()
+    if args.command == "policy":
+        return _show_policy()
+    if args.command == "tokens":
+        return _list_tokens()
+    from . import __version__, nss_version
+
+    print(f"tls_nss {__version__}, NSS {nss_version()}")
+    return 0
+
+
+def fail(command: str, reason: str, status: int) -> int:
+    """One line on stderr saying why, and the exit status."""
+    print(f"{PROG} {command}: {reason}", file=sys.stderr)
+    return status
+
+
+def _show_policy() -> int:
+    from ._errors import TLSError
+    from .policy import effective_policy
+
+    try:
+        print(effective_policy())
+    except TLSError as e:
+        return fail("policy", str(e), 3)
+    return 0
+
+
+def _list_tokens() -> int:
+    from . import tokens
+    from ._errors import TLSError
+
+    try:
+        found = tokens.list_tokens()
+    except TLSError as e:
+        return fail("tokens", str(e), 3)
+    startup = tokens.startup()
+    print(f"p11-kit proxy: {startup.get('p11_kit_proxy') or 'not loaded'}")
+    print(f"NSS database:  {startup.get('nss_db') or 'none (set TLS_NSS_DB)'}")
+    for token in found:
+        login = "needs a PIN" if token.needs_login else "no PIN"
+        print(f"\n{token.name!r} ({token.manufacturer} {token.model}, {login})")
+        print(f"  module: {token.module} ({token.library or 'built in'})")
+        print(f"  uri:    {token.uri}")
+        for nickname in token.certificates:
+            print(f"  certificate: {nickname}")
+    return 0
