@@ -4,7 +4,9 @@
 #
 #   ./setup.sh demo    install the dependencies, build, run 'python3 -m tls_nss demo'
 #   ./setup.sh check   install the dependencies, build, run the tests ('make check'),
-#                      under sanitizers, and on Fedora's NSS where its sources are at hand
+#                      under sanitizers, on every interpreter pyenv has, through the
+#                      RPM's %check ('make rpm'), and on Fedora's NSS where its
+#                      sources are at hand
 #   ./setup.sh bench   install the dependencies, build, run the benchmarks ('make bench')
 #
 # It always builds for the distribution's interpreter, /usr/bin/python3,
@@ -39,14 +41,16 @@ if command -v apt-get >/dev/null 2>&1; then
         libnss3-dev libnspr4-dev libp11-kit-dev p11-kit-modules ca-certificates \
         python3 python3-dev python3-pytest python3-cryptography python3-mypy \
         openssl gnutls-bin libnss3-tools \
-        p11-kit softhsm2 opensc zlib1g-dev libsqlite3-dev python3-matplotlib >/dev/null
+        p11-kit softhsm2 opensc zlib1g-dev libsqlite3-dev python3-matplotlib \
+        rpm rpmlint >/dev/null
 elif command -v dnf >/dev/null 2>&1; then
     as_root dnf install -y -q \
         gcc make autoconf automake libtool pkgconf-pkg-config \
         nss-devel nspr-devel p11-kit-devel p11-kit-trust ca-certificates \
         python3 python3-devel python3-pytest python3-cryptography python3-mypy \
         openssl gnutls-utils nss-tools \
-        p11-kit softhsm opensc zlib-devel sqlite-devel python3-matplotlib
+        p11-kit softhsm opensc zlib-devel sqlite-devel python3-matplotlib \
+        rpm-build rpmlint
 else
     echo "$0: neither apt-get nor dnf found; install the packages listed in README.md by hand" >&2
     exit 1
@@ -73,6 +77,8 @@ demo)
 check)
     make check PYTEST_FLAGS="-ra"
     make check-sanitizers PYTEST_FLAGS="-ra"
+    make check-interpreters
+    make rpm
     fedora_nss=${NSS_FEDORA_DIR:-../shared/nss-fedora}
     if [ -x "$fedora_nss/build.sh" ] || [ -f "$fedora_nss/build.sh" ]; then
         sources=$(cd "$fedora_nss" && cat build.sh ./*.tar.* | cksum | cut -d' ' -f1)

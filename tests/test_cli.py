@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -223,3 +224,17 @@ def test_connect_and_serve_talk_to_each_other(pki):
 def test_serve_without_a_certificate_is_bad_usage():
     done = cli("serve", "--port", "0")
     assert done.returncode == 2 and "--cert" in done.stderr
+
+
+# ---- the man page ----
+
+
+def test_man_page_is_rendered_from_the_current_parser():
+    """docs/python3-tls-nss.1 is what build-aux/manpage.py makes of the
+    parser behind --help: 'make manpage' after changing an option."""
+    root = Path(__file__).parent.parent
+    rendered = subprocess.run([sys.executable, str(root / "build-aux" / "manpage.py")],
+                              capture_output=True, text=True, check=True).stdout
+    assert rendered == (root / "docs" / "python3-tls-nss.1").read_text(), "run 'make manpage'"
+    for option in ("--servername", "--insecure", "--reconnect", "--json", "--once"):
+        assert option.replace("-", "\\-") in rendered

@@ -42,8 +42,8 @@ from ._nss import NSSTLSBuffer, NSSTLSSocket, nss_version
 from ._context import NSS_IMPLEMENTATION, NSSClientContext, NSSServerContext, validate_config
 from .tokens import add_pkcs11_module, set_pin_callback
 from . import certinfo
+from ._version import __version__ as __version__
 
-__version__ = "0.1.0"
 
 __all__ = [
     # PEP 748
