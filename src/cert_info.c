@@ -169,15 +169,12 @@ tls_nss_describe_certificate(PyObject *module, PyObject *der)
     return result;
 }
 
-PyObject *
-tls_nss_conn_unverified_chain(tls_nss_conn *conn, PyObject *unused)
+/* The certificates of `chain` as a list of DER bytes, in its order. */
+static PyObject *
+der_list(CERTCertList *chain)
 {
-    if (conn->fd == NULL || !conn->handshake_done)
-        Py_RETURN_NONE;
-    CERTCertList *chain = SSL_PeerCertificateChain(conn->fd);
-    if (chain == NULL)
-        Py_RETURN_NONE;
     PyObject *result = PyList_New(0);
+
     for (CERTCertListNode *node = CERT_LIST_HEAD(chain);
          result != NULL && !CERT_LIST_END(node, chain); node = CERT_LIST_NEXT(node)) {
         PyObject *der = PyBytes_FromStringAndSize((const char *)node->cert->derCert.data,
@@ -186,6 +183,28 @@ tls_nss_conn_unverified_chain(tls_nss_conn *conn, PyObject *unused)
             Py_CLEAR(result);
         Py_XDECREF(der);
     }
+    return result;
+}
+
+PyObject *
+tls_nss_conn_unverified_chain(tls_nss_conn *conn, PyObject *unused)
+{
+    if (conn->fd == NULL || !conn->handshake_done)
+        Py_RETURN_NONE;
+    CERTCertList *chain = SSL_PeerCertificateChain(conn->fd);
+    if (chain == NULL)
+        Py_RETURN_NONE;
+    PyObject *result = der_list(chain);
     CERT_DestroyCertList(chain);
     return result;
+}
+
+PyObject *
+tls_nss_conn_verified_chain(tls_nss_conn *conn, PyObject *unused)
+{
+    /* The hook wrote the chain while the handshake ran; it is read only
+     * once the handshake is over. */
+    if (!conn->handshake_done || conn->check.verified_chain == NULL)
+        Py_RETURN_NONE;
+    return der_list(conn->check.verified_chain);
 }

@@ -409,6 +409,8 @@ conn_dealloc(tls_nss_conn *conn)
         conn->fd = NULL;
     }
     PyMem_Free(conn->check.hostname);
+    if (conn->check.verified_chain != NULL)
+        CERT_DestroyCertList(conn->check.verified_chain);
     /* The context outlives every descriptor imported from its model. */
     Py_CLEAR(conn->ctx);
     Py_CLEAR(conn->owner);
@@ -428,6 +430,24 @@ static PyMethodDef conn_methods[] = {
      "The certificates the peer sent, as a list of DER bytes with its own first,\n"
      "or None before the handshake (as ssl.SSLSocket's in Python 3.13). An NSS\n"
      "extension to PEP 748."},
+    {"get_verified_chain", (PyCFunction)tls_nss_conn_verified_chain, METH_NOARGS,
+     "get_verified_chain()\n--\n\n"
+     "The chain NSS built from the peer's certificate to one of the context's\n"
+     "trust anchors, anchor included, as a list of DER bytes with the peer's\n"
+     "own first; None before the handshake or when the peer was not verified.\n"
+     "An NSS extension to PEP 748."},
+    {"export_keying_material", (PyCFunction)(void (*)(void))tls_nss_conn_export_keying_material,
+     METH_VARARGS | METH_KEYWORDS,
+     "export_keying_material(label, context=None, length=32)\n--\n\n"
+     "Keying material exported from the connection's secrets (RFC 5705 and\n"
+     "RFC 8446 7.5): both ends get the same `length` bytes for the same label\n"
+     "(str or bytes) and context (bytes, or None for none). An NSS extension."},
+    {"get_channel_binding", (PyCFunction)(void (*)(void))tls_nss_conn_channel_binding,
+     METH_VARARGS | METH_KEYWORDS,
+     "get_channel_binding(cb_type='tls-exporter')\n--\n\n"
+     "Channel binding data: 'tls-exporter' (RFC 9266; on TLS 1.2 only with\n"
+     "extended master secret) or 'tls-unique' (TLS 1.2 only); None before the\n"
+     "handshake. ValueError for a type that does not apply. An NSS extension."},
     {NULL, NULL, 0, NULL},
 };
 

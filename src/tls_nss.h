@@ -337,6 +337,9 @@ typedef struct {
      * the peer's own) and subject, or -1 and "" when NSS did not say. */
     int verify_error_depth;
     char verify_error_subject[256];
+    /* The chain NSS built from the peer's certificate to a trust anchor,
+     * anchor included, once verification passed; NULL otherwise. */
+    CERTCertList *verified_chain;
 } tls_nss_peer_check;
 
 /* Makes the operating system's trust anchors available to NSS, once. */
@@ -503,8 +506,14 @@ PyObject *tls_nss_conn_read_bytes(tls_nss_conn *conn, tls_nss_reader read_once, 
  * has come, 0 at EOF without it, -1 with an exception set. */
 int tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once, void *arg);
 PyObject *tls_nss_conn_raise_ragged_eof(tls_nss_conn *conn, const char *operation);
-/* get_unverified_chain(): the peer's certificates as it sent them (cert_info.c). */
+/* get_unverified_chain(): the peer's certificates as it sent them, and
+ * get_verified_chain(): the chain NSS built to an anchor (cert_info.c). */
 PyObject *tls_nss_conn_unverified_chain(tls_nss_conn *conn, PyObject *unused);
+PyObject *tls_nss_conn_verified_chain(tls_nss_conn *conn, PyObject *unused);
+/* export_keying_material() and get_channel_binding() (keying.c). */
+PyObject *tls_nss_conn_export_keying_material(tls_nss_conn *conn, PyObject *args,
+                                             PyObject *kwargs);
+PyObject *tls_nss_conn_channel_binding(tls_nss_conn *conn, PyObject *args, PyObject *kwargs);
 
 /* ---- socket.c ---- */
 

@@ -105,6 +105,22 @@ free_verify_log(CERTVerifyLog *log)
     PORT_FreeArena(log->arena, PR_FALSE);
 }
 
+/* Keeps `chain` (taken over) with `anchor` (taken over) appended unless it
+ * ends there already, as the connection's verified chain. */
+static void
+keep_verified_chain(tls_nss_peer_check *check, CERTCertList *chain, CERTCertificate *anchor)
+{
+    if (check->verified_chain != NULL)
+        CERT_DestroyCertList(check->verified_chain);
+    check->verified_chain = chain;
+    if (anchor == NULL)
+        return;
+    if (chain == NULL || (!CERT_LIST_EMPTY(chain) &&
+                          CERT_CompareCerts(CERT_LIST_TAIL(chain)->cert, anchor)) ||
+        CERT_AddCertToListTail(chain, anchor) != SECSuccess)
+        CERT_DestroyCertificate(anchor);
+}
+
 /* Returns 0 when `cert` is acceptable, else the NSS error code that says
  * why not, with the certificate it concerns noted in `check`. Runs
  * without the GIL. */
@@ -114,7 +130,7 @@ verify_peer_certificate(tls_nss_peer_check *check, CERTCertificate *cert, PRBool
     const tls_nss_trust_policy *policy = check->policy;
     CERTVerifyLog log = {.arena = PORT_NewArena(DER_DEFAULT_CHUNKSIZE)};
     CERTValInParam in[5];
-    CERTValOutParam out[2];
+    CERTValOutParam out[4];
     int n = 0;
 
     if (log.arena == NULL)
@@ -136,7 +152,11 @@ verify_peer_certificate(tls_nss_peer_check *check, CERTCertificate *cert, PRBool
     in[n].type = cert_pi_end;
     out[0].type = cert_po_errorLog;
     out[0].value.pointer.log = &log;
-    out[1].type = cert_po_end;
+    out[1].type = cert_po_certList;
+    out[1].value.pointer.chain = NULL;
+    out[2].type = cert_po_trustAnchor;
+    out[2].value.pointer.cert = NULL;
+    out[3].type = cert_po_end;
 
     check->verify_error_depth = -1;
     check->verify_error_subject[0] = '\0';
@@ -159,6 +179,12 @@ verify_peer_certificate(tls_nss_peer_check *check, CERTCertificate *cert, PRBool
         CERTVerifyLog named = {.head = &leaf, .tail = &leaf, .count = 1};
         note_refused_certificate(check, &named, error);
     }
+    keep_verified_chain(check, error == 0 ? out[1].value.pointer.chain : NULL,
+                        error == 0 ? out[2].value.pointer.cert : NULL);
+    if (error != 0 && out[1].value.pointer.chain != NULL)
+        CERT_DestroyCertList(out[1].value.pointer.chain);
+    if (error != 0 && out[2].value.pointer.cert != NULL)
+        CERT_DestroyCertificate(out[2].value.pointer.cert);
     free_verify_log(&log);
     return error;
 }
