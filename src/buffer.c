@@ -222,6 +222,9 @@ buffer_process_incoming(tls_nss_buffer *self, PyObject *arg)
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
+    else {
+        tls_nss_conn_observe_hello(&self->tls, view.buf, (size_t)view.len, PR_FALSE);
+    }
     PyBuffer_Release(&view);
     if (!self->tls.first_record_judged) {
         unsigned char first[TLS_NSS_FIRST_BYTES];
@@ -246,8 +249,11 @@ buffer_process_outgoing(tls_nss_buffer *self, PyObject *arg)
     if ((size_t)amount > queued)
         amount = (Py_ssize_t)queued;
     PyObject *data = PyBytes_FromStringAndSize(NULL, amount);
-    if (data != NULL)
+    if (data != NULL) {
         tls_nss_memio_take_outgoing(self->io, PyBytes_AS_STRING(data), (size_t)amount);
+        tls_nss_conn_observe_hello(&self->tls, PyBytes_AS_STRING(data), (size_t)amount,
+                                   PR_TRUE);
+    }
     return data;
 }
 

@@ -118,11 +118,14 @@ tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
         tls_nss_raise(st, TLS_NSS_ERROR, error, "starting TLS with %s", conn->peer);
         return -1;
     }
+    conn->is_server = as_server;
     if ((conn->check.hostname != NULL && SSL_SetURL(conn->fd, conn->check.hostname) != SECSuccess) ||
         install_hooks(conn, conn->fd, as_server) != SECSuccess) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s", conn->peer);
         return -1;
     }
+    if (tls_nss_keylog_attach(st, conn) < 0)
+        return -1;
     if (!as_server) {
         /* Sessions are kept per context (the one that verified them) and
          * per server name and port (what they were verified for). The peer

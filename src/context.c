@@ -9,6 +9,9 @@
 #include "config.h"
 #include "tls_nss.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 /* NSS's server session cache is process-wide and set up once. */
 static PRCallOnceType session_cache_once;
 static PRErrorCode session_cache_error;
@@ -192,7 +195,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"settings", "server", "chains", "trust", "verify",
                                "check_hostname", "policy", "pin_callback",
                                "handshake_timeout", "session_cache_size", "session_tickets",
-                               NULL};
+                               "keylog_fd", NULL};
     tls_nss_state *st = PyType_GetModuleState(type);
     int server, verify, check_hostname;
     PyObject *settings_object, *chains, *trust, *pin_callback = Py_None;
@@ -204,11 +207,13 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     double bound = -1.0;
     Py_ssize_t session_cache_size = 0;
     int session_tickets = 1;
+    int keylog_fd = -1;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OOnp:Context", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OOnpi:Context", keywords,
                                      &settings_object, &server, &chains, &trust, &verify,
                                      &check_hostname, &policy, &pin_callback,
-                                     &handshake_timeout, &session_cache_size, &session_tickets))
+                                     &handshake_timeout, &session_cache_size, &session_tickets,
+                                     &keylog_fd))
         return NULL;
     if (session_cache_size < 0) {
         PyErr_SetString(PyExc_ValueError, "session_cache_size must not be negative");
@@ -232,6 +237,14 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     tls_nss_context *self = (tls_nss_context *)type->tp_alloc(type, 0);
     if (self == NULL) {
+        tls_nss_settings_clear(&settings);
+        return NULL;
+    }
+    /* The caller keeps its own descriptor; ours closes with the context. */
+    self->keylog_fd = keylog_fd >= 0 ? fcntl(keylog_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (keylog_fd >= 0 && self->keylog_fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_DECREF(self);
         tls_nss_settings_clear(&settings);
         return NULL;
     }
@@ -289,6 +302,8 @@ context_dealloc(tls_nss_context *self)
         CERT_DestroyCertList(self->trust.anchors);
     tls_nss_chain_free(&self->trust.own);
     tls_nss_session_cache_free(self->sessions);
+    if (self->keylog_fd >= 0)
+        close(self->keylog_fd);
     /* Last: the keys above pointed at these. */
     tls_nss_pin_source_free(self->pins);
     type->tp_free(self);

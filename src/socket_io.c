@@ -90,7 +90,8 @@ waits_to_write(socket_call_kind kind)
  * Between SSL and TCP, a layer sees the first bytes NSS reads, exactly, and
  * judges them before NSS does: a peer that does not speak TLS fails at
  * once, instead of NSS waiting for a record of the length its banner
- * spells. Afterwards it only passes reads on. */
+ * spells. Afterwards it passes bytes on, handing the ClientHello's to the
+ * key log where there is one. */
 
 static PRDescIdentity first_record_identity = PR_INVALID_IO_LAYER;
 static PRIOMethods first_record_methods;
@@ -103,6 +104,8 @@ first_record_recv(PRFileDesc *fd, void *buf, PRInt32 amount, PRIntn flags,
     tls_nss_conn *conn = (tls_nss_conn *)fd->secret;
     PRInt32 got = fd->lower->methods->recv(fd->lower, buf, amount, flags, timeout);
 
+    if (got > 0 && conn != NULL && !(flags & PR_MSG_PEEK))
+        tls_nss_conn_observe_hello(conn, buf, (size_t)got, PR_FALSE);
     if (got > 0 && conn != NULL && !conn->first_record_judged) {
         tls_nss_conn_judge_first_bytes(conn, buf, (size_t)got);
         if (conn->not_tls) {
@@ -127,6 +130,24 @@ first_record_read(PRFileDesc *fd, void *buf, PRInt32 amount)
     return first_record_recv(fd, buf, amount, 0, PR_INTERVAL_NO_TIMEOUT);
 }
 
+static PRInt32 PR_CALLBACK
+first_record_send(PRFileDesc *fd, const void *buf, PRInt32 amount, PRIntn flags,
+                  PRIntervalTime timeout)
+{
+    tls_nss_conn *conn = (tls_nss_conn *)fd->secret;
+    PRInt32 sent = fd->lower->methods->send(fd->lower, buf, amount, flags, timeout);
+
+    if (sent > 0 && conn != NULL)
+        tls_nss_conn_observe_hello(conn, buf, (size_t)sent, PR_TRUE);
+    return sent;
+}
+
+static PRInt32 PR_CALLBACK
+first_record_write(PRFileDesc *fd, const void *buf, PRInt32 amount)
+{
+    return first_record_send(fd, buf, amount, 0, PR_INTERVAL_NO_TIMEOUT);
+}
+
 static PRStatus PR_CALLBACK
 first_record_close(PRFileDesc *fd)
 {
@@ -144,6 +165,8 @@ define_first_record_layer(void *unused)
     first_record_methods = *PR_GetDefaultIOMethods();
     first_record_methods.recv = first_record_recv;
     first_record_methods.read = first_record_read;
+    first_record_methods.send = first_record_send;
+    first_record_methods.write = first_record_write;
     first_record_methods.close = first_record_close;
     return PR_SUCCESS;
 }

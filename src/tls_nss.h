@@ -37,6 +37,7 @@
 #include <pkcs11uri.h>
 #include <ssl.h>
 #include <sslproto.h>
+#include <sslexp.h>
 #include <secerr.h>
 #include <sslerr.h>
 
@@ -410,6 +411,8 @@ typedef struct {
     tls_nss_pin_source *pins;
     /* Clients: resumable sessions, or NULL for no resumption. */
     tls_nss_session_cache *sessions;
+    /* The key log, opened for appending, or -1 for none. */
+    int keylog_fd;
 } tls_nss_context;
 
 extern PyType_Spec tls_nss_context_spec;
@@ -442,6 +445,10 @@ typedef struct {
     PRBool not_tls;
     unsigned char first_bytes[TLS_NSS_FIRST_BYTES];
     size_t first_bytes_length;
+    PRBool is_server;
+    /* With a key log: the ClientHello's first bytes, to its random. */
+    unsigned char hello[43];
+    size_t hello_length;
 } tls_nss_conn;
 
 extern PyType_Spec tls_nss_connection_spec;
@@ -510,6 +517,16 @@ PyObject *tls_nss_conn_raise_ragged_eof(tls_nss_conn *conn, const char *operatio
  * get_verified_chain(): the chain NSS built to an anchor (cert_info.c). */
 PyObject *tls_nss_conn_unverified_chain(tls_nss_conn *conn, PyObject *unused);
 PyObject *tls_nss_conn_verified_chain(tls_nss_conn *conn, PyObject *unused);
+/* ---- keylog.c ---- */
+
+/* Bytes on their way out of (`outgoing`) or into the connection, before
+ * TLS: where the context keeps a key log, the ClientHello's random is
+ * taken from them. */
+void tls_nss_conn_observe_hello(tls_nss_conn *conn, const void *bytes, size_t n,
+                                PRBool outgoing);
+/* Logs the connection's TLS 1.3 secrets, if its context keeps a key log. */
+int tls_nss_keylog_attach(tls_nss_state *st, tls_nss_conn *conn);
+
 /* export_keying_material() and get_channel_binding() (keying.c). */
 PyObject *tls_nss_conn_export_keying_material(tls_nss_conn *conn, PyObject *args,
                                              PyObject *kwargs);

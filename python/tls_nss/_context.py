@@ -7,9 +7,10 @@ connection of the context is imported from.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
-from typing import Any
+from typing import Any, Union
 
 from . import _config, _nss, tokens
 from ._api import (
@@ -33,6 +34,10 @@ def validate_config(config: TLSClientConfiguration | TLSServerConfiguration) -> 
     _nss.check_settings(_config.settings_of(config), effective_policy().describe())
 
 
+# A key log file name; None: SSLKEYLOGFILE's, if set.
+KeylogFilename = Union[str, "os.PathLike[str]", None]
+
+
 def _build_core(
     config: Any,
     *,
@@ -42,6 +47,7 @@ def _build_core(
     handshake_timeout: float | None = None,
     session_cache_size: int = 0,
     session_tickets: bool = True,
+    keylog_filename: KeylogFilename = None,
 ) -> _nss.Context:
     """The _nss.Context (an NSS model socket) for ``config``."""
     policy = effective_policy()
@@ -53,19 +59,43 @@ def _build_core(
         )
     # A server verifies clients only when it has a trust store to verify by.
     verify = verify and (not server or config.trust_store is not None)
-    return _nss.Context(
-        _config.settings_of(config),
-        server=server,
-        chains=[_config.chain_source(chain) for chain in chains[: None if server else 1]],
-        trust=_config.trust_source(config.trust_store if verify else None),
-        verify=verify,
-        check_hostname=check_hostname and not server,
-        policy=policy.describe(),
-        pin_callback=tokens.pin_callback(),
-        handshake_timeout=handshake_timeout,
-        session_cache_size=session_cache_size,
-        session_tickets=session_tickets,
-    )
+    keylog_fd = _open_keylog(keylog_filename)
+    try:
+        return _nss.Context(
+            _config.settings_of(config),
+            server=server,
+            chains=[_config.chain_source(chain) for chain in chains[: None if server else 1]],
+            trust=_config.trust_source(config.trust_store if verify else None),
+            verify=verify,
+            check_hostname=check_hostname and not server,
+            policy=policy.describe(),
+            pin_callback=tokens.pin_callback(),
+            handshake_timeout=handshake_timeout,
+            session_cache_size=session_cache_size,
+            session_tickets=session_tickets,
+            keylog_fd=keylog_fd,
+        )
+    finally:
+        if keylog_fd >= 0:
+            os.close(keylog_fd)
+
+
+def _open_keylog(filename: KeylogFilename) -> int:
+    """The key log's descriptor, appending and created 0600, or -1 for none.
+
+    None means SSLKEYLOGFILE's file, if that is set; "" means none.
+    """
+    if filename is None:
+        filename = os.environ.get("SSLKEYLOGFILE") or ""
+    if not isinstance(filename, (str, os.PathLike)):
+        raise TypeError(f"keylog_filename must be a path or None, not {type(filename).__name__}")
+    if not os.fspath(filename):
+        return -1
+    try:
+        return os.open(filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise configuration_error(f"opening the key log {os.fspath(filename)!r}",
+                                  e.strerror or str(e)) from e
 
 
 def _transport_error(operation: str, error: OSError) -> NSSError:
@@ -117,7 +147,11 @@ class NSSClientContext:
     _check_hostname = True
 
     def __init__(
-        self, configuration: TLSClientConfiguration, *, session_cache_size: int = 100
+        self,
+        configuration: TLSClientConfiguration,
+        *,
+        session_cache_size: int = 100,
+        keylog_filename: KeylogFilename = None,
     ) -> None:
         self._configuration = configuration
         self._core = _build_core(
@@ -126,6 +160,7 @@ class NSSClientContext:
             verify=self._verify,
             check_hostname=self._check_hostname,
             session_cache_size=session_cache_size,
+            keylog_filename=keylog_filename,
         )
 
     @property
@@ -230,6 +265,7 @@ class NSSServerContext:
         *,
         handshake_timeout: float | None = 60.0,
         session_tickets: bool = True,
+        keylog_filename: KeylogFilename = None,
     ) -> None:
         self._configuration = configuration
         self._core = _build_core(
@@ -239,6 +275,7 @@ class NSSServerContext:
             check_hostname=False,
             handshake_timeout=handshake_timeout,
             session_tickets=session_tickets,
+            keylog_filename=keylog_filename,
         )
 
     @property

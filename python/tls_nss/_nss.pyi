@@ -43,6 +43,7 @@ class Context:
         handshake_timeout: Optional[float] = ...,
         session_cache_size: int = ...,
         session_tickets: bool = ...,
+        keylog_fd: int = ...,
     ) -> None: ...
     def cached_sessions(self) -> int: ...
     def connect(self, fd: int, hostname: Optional[str], owner: Any,

@@ -12,7 +12,13 @@ import warnings
 from typing import Any
 
 from ._api import TLSClientConfiguration, TLSImplementation, TLSServerConfiguration
-from ._context import NSSClientContext, NSSServerContext, _build_core, validate_config
+from ._context import (
+    KeylogFilename,
+    NSSClientContext,
+    NSSServerContext,
+    _build_core,
+    validate_config,
+)
 
 __all__ = [
     "SecurityWarning",
@@ -75,6 +81,7 @@ class NSSInsecureClientContext(NSSClientContext):
         insecure_configuration: InsecureConfiguration,
         *,
         session_cache_size: int = 100,
+        keylog_filename: KeylogFilename = None,
     ) -> None:
         _warn("an insecure client context is being created")
         self._insecure_configuration = insecure_configuration
@@ -87,6 +94,7 @@ class NSSInsecureClientContext(NSSClientContext):
             verify=verify,
             check_hostname=self._check_hostname,
             session_cache_size=session_cache_size,
+            keylog_filename=keylog_filename,
         )
 
     @property
@@ -114,6 +122,7 @@ class NSSInsecureServerContext(NSSServerContext):
         *,
         handshake_timeout: float | None = 60.0,
         session_tickets: bool = True,
+        keylog_filename: KeylogFilename = None,
     ) -> None:
         _warn("an insecure server context is being created")
         self._insecure_configuration = insecure_configuration
@@ -125,6 +134,7 @@ class NSSInsecureServerContext(NSSServerContext):
             check_hostname=False,
             handshake_timeout=handshake_timeout,
             session_tickets=session_tickets,
+            keylog_filename=keylog_filename,
         )
 
     @property
