@@ -207,7 +207,8 @@ add_server_cert(tls_nss_state *st, PRFileDesc *model, const tls_nss_chain *chain
         !PK11_IsInternal(chain->key->pkcs11Slot))
         extra.authType = ssl_auth_rsa_sign;
     extra.certChain = chain->list;
-    /* NSS keeps its own copies of all three. */
+    extra.stapledOCSPResponses = chain->ocsp;
+    /* NSS keeps its own copies of all four. */
     if (SSL_ConfigServerCert(model, chain->cert, chain->key, &extra, sizeof(extra)) !=
         SECSuccess) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
@@ -308,9 +309,16 @@ tls_nss_configure_server_chains(tls_nss_state *st, PRFileDesc *base, PyObject *s
         if (chain_pins == NULL)
             goto done;
         tls_nss_pin_source_chain(pins, chain_pins);
-        if (tls_nss_chain_load(st, PySequence_Fast_GET_ITEM(seq, i), chain_pins, policy,
-                               &chain) < 0)
+        PyObject *source = PySequence_Fast_GET_ITEM(seq, i);
+        if (tls_nss_chain_load(st, source, chain_pins, policy, &chain) < 0)
             goto done;
+        PyObject *response = tls_nss_get_field(source, "ocsp_response");
+        int stapled = response == NULL ? -1 : tls_nss_ocsp_for_chain(st, response, &chain, i);
+        Py_XDECREF(response);
+        if (stapled < 0) {
+            tls_nss_chain_free(&chain);
+            goto done;
+        }
         Py_ssize_t g = group_for(st, groups, base, chain.cert);
         if (g < 0 || add_server_cert(st, groups->items[g].model, &chain, i) < 0) {
             tls_nss_chain_free(&chain);

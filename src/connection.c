@@ -454,7 +454,27 @@ static PyMethodDef conn_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *
+conn_ocsp_status(tls_nss_conn *conn, void *closure)
+{
+    if (!conn->handshake_done)
+        Py_RETURN_NONE;
+    switch (conn->check.ocsp) {
+    case TLS_NSS_OCSP_GOOD:
+        return PyUnicode_FromString("good");
+    case TLS_NSS_OCSP_REVOKED:
+        return PyUnicode_FromString("revoked");
+    default:
+        Py_RETURN_NONE;
+    }
+}
+
 static PyGetSetDef conn_getset[] = {
+    {"ocsp_status", (getter)conn_ocsp_status, NULL,
+     "What the OCSP response the server stapled said of its certificate: \"good\",\n"
+     "or None (no staple, or one that was expired, badly signed or for another\n"
+     "certificate; a \"revoked\" one fails the handshake). Clients only. An NSS\n"
+     "extension to PEP 748.", NULL},
     {"context", (getter)conn_get_context, NULL, "The context this connection was made by.",
      NULL},
     {"negotiated_tls_version", (getter)conn_negotiated_tls_version, NULL,

@@ -154,6 +154,9 @@ build_base_model(tls_nss_state *st, tls_nss_context *self, const tls_nss_setting
                    "extended master secret") < 0 ||
         set_option(st, base, SSL_ENABLE_FALSE_START, PR_FALSE, "false start") < 0 ||
         set_option(st, base, SSL_ENABLE_0RTT_DATA, PR_FALSE, "0-RTT data") < 0 ||
+        /* Clients ask for a stapled OCSP response, and judge it themselves. */
+        (!self->is_server &&
+         set_option(st, base, SSL_ENABLE_OCSP_STAPLING, PR_TRUE, "OCSP stapling") < 0) ||
         tls_nss_settings_apply(st, settings, base) < 0 ||
         (self->is_server ? configure_server_options(st, self, base)
                          : configure_key_shares(st, base)) < 0) {

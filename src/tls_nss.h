@@ -314,9 +314,18 @@ typedef struct {
     CERTCertificateList *list;      /* leaf and intermediates, as DER */
     CERTCertificate **intermediates;
     Py_ssize_t intermediate_count;
+    SECItemArray *ocsp;             /* servers: the OCSP response to staple, or NULL */
 } tls_nss_chain;
 
 void tls_nss_chain_free(tls_nss_chain *chain);
+
+/* What a stapled OCSP response said about the peer's certificate; NONE
+ * also for a response that was expired, badly signed or for another. */
+typedef enum {
+    TLS_NSS_OCSP_NONE = 0,
+    TLS_NSS_OCSP_GOOD,
+    TLS_NSS_OCSP_REVOKED,
+} tls_nss_ocsp_verdict;
 
 /* What a connection's certificate hooks need. Plain C data that is fixed
  * while the handshake runs, so the hooks can read it without the GIL. */
@@ -341,7 +350,25 @@ typedef struct {
     /* The chain NSS built from the peer's certificate to a trust anchor,
      * anchor included, once verification passed; NULL otherwise. */
     CERTCertList *verified_chain;
+    tls_nss_ocsp_verdict ocsp; /* clients: what the server stapled */
 } tls_nss_peer_check;
+
+/* ---- ocsp.c ---- */
+
+/* What the DER OCSP response `der` says of `cert`, whose issuer is looked
+ * for in `chain` (or NULL) and among the certificates NSS knows. 0 with
+ * `verdict` set, or the NSS error that makes the response unusable. */
+PRErrorCode tls_nss_ocsp_status(CERTCertificate *cert, CERTCertList *chain, const SECItem *der,
+                                tls_nss_ocsp_verdict *verdict);
+/* Servers: checks `response` (bytes or None) against `chain`'s leaf and
+ * keeps it in `chain` to staple; -1 with ConfigurationError if it does not
+ * parse or is for another certificate. */
+int tls_nss_ocsp_for_chain(tls_nss_state *st, PyObject *response, tls_nss_chain *chain,
+                           Py_ssize_t index);
+/* Clients: the verdict of the staple on `fd`, if any, into `check`;
+ * SEC_ERROR_REVOKED_CERTIFICATE if it says revoked, else 0. */
+PRErrorCode tls_nss_ocsp_check_stapled(tls_nss_peer_check *check, PRFileDesc *fd,
+                                       CERTCertificate *peer);
 
 /* Makes the operating system's trust anchors available to NSS, once. */
 int tls_nss_load_system_roots(tls_nss_state *st);

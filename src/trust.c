@@ -208,6 +208,12 @@ tls_nss_auth_certificate_hook(void *arg, PRFileDesc *fd, PRBool check_sig,
     }
     else {
         error = verify_peer_certificate(check, peer, !is_server);
+        if (error == 0 && !is_server &&
+            (error = tls_nss_ocsp_check_stapled(check, fd, peer)) != 0) {
+            CERTVerifyLogNode leaf = {.cert = peer, .error = error, .depth = 0};
+            CERTVerifyLog named = {.head = &leaf, .tail = &leaf, .count = 1};
+            note_refused_certificate(check, &named, error);
+        }
         CERT_DestroyCertificate(peer);
     }
     if (error == 0)
@@ -246,6 +252,8 @@ tls_nss_chain_free(tls_nss_chain *chain)
         SECKEY_DestroyPrivateKey(chain->key);
     if (chain->list)
         CERT_DestroyCertificateList(chain->list);
+    if (chain->ocsp)
+        SECITEM_FreeArray(chain->ocsp, PR_TRUE);
     for (Py_ssize_t i = 0; i < chain->intermediate_count; i++)
         CERT_DestroyCertificate(chain->intermediates[i]);
     PyMem_Free(chain->intermediates);

@@ -156,3 +156,35 @@ class Authority:
             chain.append(authority.certificate)
             authority = authority.parent
         return Issued(certificate, key, chain)
+
+
+def ocsp_response(issuer: Authority, issued: Issued, status: str = "good", *,
+                  expired: bool = False, signer: Authority | None = None) -> bytes:
+    """A DER OCSP response from ``issuer`` (or ``signer``'s key, to make a
+    badly signed one) about ``issued``: "good" or "revoked"; ``expired``
+    makes one whose nextUpdate has passed."""
+    from cryptography.x509 import ocsp
+
+    now = _now()
+    this_update, next_update = (
+        (now - datetime.timedelta(days=10), now - datetime.timedelta(days=3)) if expired
+        else (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=3)))
+    revoked = status == "revoked"
+    builder = ocsp.OCSPResponseBuilder().add_response(
+        cert=issued.certificate, issuer=issuer.certificate, algorithm=hashes.SHA1(),
+        cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
+        this_update=this_update, next_update=next_update,
+        revocation_time=now - datetime.timedelta(days=1) if revoked else None,
+        revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
+    ).responder_id(ocsp.OCSPResponderEncoding.HASH, issuer.certificate)
+    if signer is not None:
+        # Signed with another key than the one the responder ID names.
+        builder = ocsp.OCSPResponseBuilder().add_response(
+            cert=issued.certificate, issuer=issuer.certificate, algorithm=hashes.SHA1(),
+            cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
+            this_update=this_update, next_update=next_update,
+            revocation_time=now - datetime.timedelta(days=1) if revoked else None,
+            revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
+        ).responder_id(ocsp.OCSPResponderEncoding.HASH, signer.certificate)
+    response = builder.sign((signer or issuer).key, hashes.SHA256())
+    return response.public_bytes(serialization.Encoding.DER)

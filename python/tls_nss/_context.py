@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any, Union
 
-from . import _config, _nss, tokens
+from . import _config, _nss, _pem, tokens
 from ._api import (
     NextProtocol,
     TLSClientConfiguration,
@@ -48,6 +49,7 @@ def _build_core(
     session_cache_size: int = 0,
     session_tickets: bool = True,
     keylog_filename: KeylogFilename = None,
+    ocsp_responses: Sequence[bytes | None] | None = None,
 ) -> _nss.Context:
     """The _nss.Context (an NSS model socket) for ``config``."""
     policy = effective_policy()
@@ -59,12 +61,15 @@ def _build_core(
         )
     # A server verifies clients only when it has a trust store to verify by.
     verify = verify and (not server or config.trust_store is not None)
+    sources = [_config.chain_source(chain) for chain in chains[: None if server else 1]]
+    if ocsp_responses is not None:
+        sources = _with_ocsp_responses(sources, ocsp_responses)
     keylog_fd = _open_keylog(keylog_filename)
     try:
         return _nss.Context(
             _config.settings_of(config),
             server=server,
-            chains=[_config.chain_source(chain) for chain in chains[: None if server else 1]],
+            chains=sources,
             trust=_config.trust_source(config.trust_store if verify else None),
             verify=verify,
             check_hostname=check_hostname and not server,
@@ -78,6 +83,25 @@ def _build_core(
     finally:
         if keylog_fd >= 0:
             os.close(keylog_fd)
+
+
+def _with_ocsp_responses(
+    sources: list[_pem.ChainSource], responses: Sequence[bytes | None]
+) -> list[_pem.ChainSource]:
+    """Each signing chain with the OCSP response to staple for it."""
+    if isinstance(responses, (bytes, str)) or not isinstance(responses, Sequence):
+        raise TypeError("ocsp_responses must be a sequence of bytes or None, one per chain")
+    if len(responses) != len(sources):
+        raise configuration_error(
+            "creating a server context",
+            f"ocsp_responses has {len(responses)} items for {len(sources)} signing chains",
+        )
+    for response in responses:
+        if response is not None and not isinstance(response, (bytes, bytearray, memoryview)):
+            raise TypeError(f"an OCSP response must be DER bytes or None, not "
+                            f"{type(response).__name__}")
+    return [source._replace(ocsp_response=None if r is None else bytes(r))
+            for source, r in zip(sources, responses)]
 
 
 def _open_keylog(filename: KeylogFilename) -> int:
@@ -266,6 +290,7 @@ class NSSServerContext:
         handshake_timeout: float | None = 60.0,
         session_tickets: bool = True,
         keylog_filename: KeylogFilename = None,
+        ocsp_responses: Sequence[bytes | None] | None = None,
     ) -> None:
         self._configuration = configuration
         self._core = _build_core(
@@ -276,6 +301,7 @@ class NSSServerContext:
             handshake_timeout=handshake_timeout,
             session_tickets=session_tickets,
             keylog_filename=keylog_filename,
+            ocsp_responses=ocsp_responses,
         )
 
     @property

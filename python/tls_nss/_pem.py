@@ -152,6 +152,8 @@ class ChainSource(NamedTuple):
     #: None: the key that pairs with the leaf in the leaf's token.
     key: Optional[KeySource]
     intermediates: tuple[CertificateSource, ...]
+    #: Servers: a DER OCSP response for the leaf, to staple.
+    ocsp_response: Optional[bytes] = None
 
 
 class TrustSource(NamedTuple):

@@ -9,6 +9,7 @@ certificate, put that certificate in a TrustStore instead.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from ._api import TLSClientConfiguration, TLSImplementation, TLSServerConfiguration
@@ -123,6 +124,7 @@ class NSSInsecureServerContext(NSSServerContext):
         handshake_timeout: float | None = 60.0,
         session_tickets: bool = True,
         keylog_filename: KeylogFilename = None,
+        ocsp_responses: Sequence[bytes | None] | None = None,
     ) -> None:
         _warn("an insecure server context is being created")
         self._insecure_configuration = insecure_configuration
@@ -135,6 +137,7 @@ class NSSInsecureServerContext(NSSServerContext):
             handshake_timeout=handshake_timeout,
             session_tickets=session_tickets,
             keylog_filename=keylog_filename,
+            ocsp_responses=ocsp_responses,
         )
 
     @property
