@@ -198,7 +198,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"settings", "server", "chains", "trust", "verify",
                                "check_hostname", "policy", "pin_callback",
                                "handshake_timeout", "session_cache_size", "session_tickets",
-                               "keylog_fd", NULL};
+                               "keylog_fd", "crls", NULL};
     tls_nss_state *st = PyType_GetModuleState(type);
     int server, verify, check_hostname;
     PyObject *settings_object, *chains, *trust, *pin_callback = Py_None;
@@ -211,12 +211,13 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     Py_ssize_t session_cache_size = 0;
     int session_tickets = 1;
     int keylog_fd = -1;
+    PyObject *crls = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OOnpi:Context", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OOnpiO:Context", keywords,
                                      &settings_object, &server, &chains, &trust, &verify,
                                      &check_hostname, &policy, &pin_callback,
                                      &handshake_timeout, &session_cache_size, &session_tickets,
-                                     &keylog_fd))
+                                     &keylog_fd, &crls))
         return NULL;
     if (session_cache_size < 0) {
         PyErr_SetString(PyExc_ValueError, "session_cache_size must not be negative");
@@ -264,7 +265,9 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->trust.verify = verify ? PR_TRUE : PR_FALSE;
     self->trust.check_hostname = check_hostname ? PR_TRUE : PR_FALSE;
 
-    base = load_trust(st, self, trust, pin_callback) < 0
+    base = load_trust(st, self, trust, pin_callback) < 0 ||
+                   (crls != NULL && crls != Py_None && self->trust.verify &&
+                    tls_nss_crls_load(st, crls, self->trust.anchors, &self->trust.crls) < 0)
                ? NULL : build_base_model(st, self, &settings);
     tls_nss_settings_clear(&settings);
     if (base == NULL)
@@ -304,6 +307,7 @@ context_dealloc(tls_nss_context *self)
     if (self->trust.anchors)
         CERT_DestroyCertList(self->trust.anchors);
     tls_nss_chain_free(&self->trust.own);
+    tls_nss_crls_free(&self->trust.crls);
     tls_nss_session_cache_free(self->sessions);
     if (self->keylog_fd >= 0)
         close(self->keylog_fd);

@@ -327,6 +327,31 @@ typedef enum {
     TLS_NSS_OCSP_REVOKED,
 } tls_nss_ocsp_verdict;
 
+/* A context's CRLs; `checked` once its signature was verified against
+ * the trust anchor that issued it. */
+typedef struct {
+    CERTSignedCrl *crl;
+    PRBool checked;
+} tls_nss_crl;
+
+typedef struct {
+    tls_nss_crl *items;
+    Py_ssize_t count;
+    CERTCertList *anchors; /* the context's, borrowed; NULL: the system's */
+} tls_nss_crls;
+
+/* ---- crls.c ---- */
+
+/* Decodes the DER CRLs of `sequence` into `crls`, checking at once those
+ * that one of `anchors` issued; -1 with ConfigurationError for one that
+ * does not decode or whose anchor did not sign it. */
+int tls_nss_crls_load(tls_nss_state *st, PyObject *sequence, CERTCertList *anchors,
+                      tls_nss_crls *crls);
+void tls_nss_crls_free(tls_nss_crls *crls);
+/* The depth in the verified `chain` (leaf first, anchor last) of the first
+ * certificate a CRL of its issuer lists, or -1. Runs without the GIL. */
+int tls_nss_crls_check(const tls_nss_crls *crls, CERTCertList *chain);
+
 /* What a connection's certificate hooks need. Plain C data that is fixed
  * while the handshake runs, so the hooks can read it without the GIL. */
 typedef struct {
@@ -335,6 +360,7 @@ typedef struct {
     PRBool verify;         /* verify the peer's certificate at all */
     PRBool check_hostname; /* clients: match it against `hostname` */
     tls_nss_chain own;     /* clients: the chain to offer, if any */
+    tls_nss_crls crls;     /* revocation lists, this context's only */
 } tls_nss_trust_policy;
 
 typedef struct {

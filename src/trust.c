@@ -96,6 +96,18 @@ note_refused_certificate(tls_nss_peer_check *check, const CERTVerifyLog *log,
     }
 }
 
+/* Notes the certificate at `depth` of the verified chain as refused. */
+static void
+note_revoked(tls_nss_peer_check *check, int depth, PRErrorCode error)
+{
+    CERTCertListNode *node = CERT_LIST_HEAD(check->verified_chain);
+    for (int i = 0; i < depth; i++)
+        node = CERT_LIST_NEXT(node);
+    CERTVerifyLogNode entry = {.cert = node->cert, .error = error, .depth = (unsigned)depth};
+    CERTVerifyLog named = {.head = &entry, .tail = &entry, .count = 1};
+    note_refused_certificate(check, &named, error);
+}
+
 static void
 free_verify_log(CERTVerifyLog *log)
 {
@@ -179,11 +191,23 @@ verify_peer_certificate(tls_nss_peer_check *check, CERTCertificate *cert, PRBool
         CERTVerifyLog named = {.head = &leaf, .tail = &leaf, .count = 1};
         note_refused_certificate(check, &named, error);
     }
-    keep_verified_chain(check, error == 0 ? out[1].value.pointer.chain : NULL,
-                        error == 0 ? out[2].value.pointer.cert : NULL);
-    if (error != 0 && out[1].value.pointer.chain != NULL)
+    if (error == 0) {
+        /* Taken over: the connection keeps the chain it verified. */
+        keep_verified_chain(check, out[1].value.pointer.chain, out[2].value.pointer.cert);
+        out[1].value.pointer.chain = NULL;
+        out[2].value.pointer.cert = NULL;
+        int revoked_at = tls_nss_crls_check(&policy->crls, check->verified_chain);
+        if (revoked_at >= 0) {
+            error = SEC_ERROR_REVOKED_CERTIFICATE;
+            note_revoked(check, revoked_at, error);
+        }
+    }
+    else {
+        keep_verified_chain(check, NULL, NULL);
+    }
+    if (out[1].value.pointer.chain != NULL)
         CERT_DestroyCertList(out[1].value.pointer.chain);
-    if (error != 0 && out[2].value.pointer.cert != NULL)
+    if (out[2].value.pointer.cert != NULL)
         CERT_DestroyCertificate(out[2].value.pointer.cert);
     free_verify_log(&log);
     return error;

@@ -188,3 +188,25 @@ def ocsp_response(issuer: Authority, issued: Issued, status: str = "good", *,
         ).responder_id(ocsp.OCSPResponderEncoding.HASH, signer.certificate)
     response = builder.sign((signer or issuer).key, hashes.SHA256())
     return response.public_bytes(serialization.Encoding.DER)
+
+
+def crl(issuer: Authority, *revoked: Issued, signer: Authority | None = None,
+        pem: bool = False) -> bytes:
+    """A CRL from ``issuer`` listing ``revoked``; with ``signer``, signed by
+    another key under the issuer's name (a forgery)."""
+    now = _now()
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.certificate.subject)
+        .last_update(now - datetime.timedelta(minutes=5))
+        .next_update(now + datetime.timedelta(days=7))
+    )
+    for issued in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(issued.certificate.serial_number)
+            .revocation_date(now - datetime.timedelta(hours=1))
+            .build()
+        )
+    signed = builder.sign((signer or issuer).key, hashes.SHA256())
+    return signed.public_bytes(serialization.Encoding.PEM if pem else serialization.Encoding.DER)

@@ -50,6 +50,7 @@ def _build_core(
     session_tickets: bool = True,
     keylog_filename: KeylogFilename = None,
     ocsp_responses: Sequence[bytes | None] | None = None,
+    crls: Any = None,
 ) -> _nss.Context:
     """The _nss.Context (an NSS model socket) for ``config``."""
     policy = effective_policy()
@@ -79,6 +80,7 @@ def _build_core(
             session_cache_size=session_cache_size,
             session_tickets=session_tickets,
             keylog_fd=keylog_fd,
+            crls=None if crls is None else _pem.crl_ders(crls),
         )
     finally:
         if keylog_fd >= 0:
@@ -176,6 +178,7 @@ class NSSClientContext:
         *,
         session_cache_size: int = 100,
         keylog_filename: KeylogFilename = None,
+        crls: Sequence[bytes | str | os.PathLike[str]] | None = None,
     ) -> None:
         self._configuration = configuration
         self._core = _build_core(
@@ -185,6 +188,7 @@ class NSSClientContext:
             check_hostname=self._check_hostname,
             session_cache_size=session_cache_size,
             keylog_filename=keylog_filename,
+            crls=crls,
         )
 
     @property
@@ -291,6 +295,7 @@ class NSSServerContext:
         session_tickets: bool = True,
         keylog_filename: KeylogFilename = None,
         ocsp_responses: Sequence[bytes | None] | None = None,
+        crls: Sequence[bytes | str | os.PathLike[str]] | None = None,
     ) -> None:
         self._configuration = configuration
         self._core = _build_core(
@@ -302,6 +307,7 @@ class NSSServerContext:
             session_tickets=session_tickets,
             keylog_filename=keylog_filename,
             ocsp_responses=ocsp_responses,
+            crls=crls,
         )
 
     @property

@@ -44,6 +44,7 @@ class Context:
         session_cache_size: int = ...,
         session_tickets: bool = ...,
         keylog_fd: int = ...,
+        crls: Optional[tuple[bytes, ...]] = ...,
     ) -> None: ...
     def cached_sessions(self) -> int: ...
     def connect(self, fd: int, hostname: Optional[str], owner: Any,

@@ -194,3 +194,33 @@ def trust_anchor_ders(store: Any) -> tuple[bytes, ...]:
             f"reading {source.description}", "it holds no PEM CERTIFICATE block"
         )
     return ders
+
+
+def crl_ders(crls: Any) -> tuple[bytes, ...]:
+    """The DER of every CRL given: each item DER or PEM bytes (every
+    X509 CRL block), or the path of a file of either."""
+    if isinstance(crls, (bytes, str, os.PathLike)) or not hasattr(crls, "__iter__"):
+        raise TypeError("crls must be a sequence of CRLs (bytes or paths)")
+    ders: list[bytes] = []
+    for number, item in enumerate(crls, 1):
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            data, description = bytes(item), f"CRL {number}"
+        elif isinstance(item, (str, os.PathLike)):
+            filename = os.fspath(item)
+            try:
+                with open(filename, "rb") as f:
+                    data = f.read()
+            except OSError as e:
+                raise configuration_error(f"reading CRL file {os.fsdecode(filename)}",
+                                          e.strerror or str(e)) from e
+            description = f"CRL file {os.fsdecode(filename)}"
+        else:
+            raise TypeError(f"a CRL must be bytes or a path, not {type(item).__name__}")
+        if not is_pem(data):
+            ders.append(data)
+            continue
+        found = [der for label, der in pem_blocks(data, description) if label == "X509 CRL"]
+        if not found:
+            raise configuration_error(f"reading {description}", "it holds no PEM X509 CRL block")
+        ders.extend(found)
+    return tuple(ders)
