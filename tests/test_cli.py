@@ -238,3 +238,61 @@ def test_man_page_is_rendered_from_the_current_parser():
     assert rendered == (root / "docs" / "python3-tls-nss.1").read_text(), "run 'make manpage'"
     for option in ("--servername", "--insecure", "--reconnect", "--json", "--once"):
         assert option.replace("-", "\\-") in rendered
+
+
+# ---- connect's verdicts against every kind of peer ----
+
+CASES = {
+    # case: (certificate, expected exit status, words in the output)
+    "good chain": ("ec", 0, "verification: OK"),
+    "untrusted CA": ("other", 1, "unknown issuer (SEC_ERROR_UNKNOWN_ISSUER)"),
+    "wrong name": ("wrongname", 1, "hostname mismatch (SSL_ERROR_BAD_CERT_DOMAIN)"),
+    "expired": ("expired", 1, "expired or not yet valid (SEC_ERROR_EXPIRED_CERTIFICATE)"),
+    "forbidden version": ("ec", 3, "the crypto policy allows TLSv1.2 to TLSv1.3"),
+}
+
+
+def _peer(pki, kind: str, cert: str, old_version: bool):
+    if kind == "openssl":
+        args = ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"] if old_version else []
+        return openssl_server(pki, cert, rev=False, args=args)
+    if kind == "gnutls":
+        args = ["--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.1"] if old_version else []
+        return gnutls_server(pki, cert, args=args)
+    # our own serve, which the policy keeps from TLS 1.1: it serves 1.2
+    # only, and connect asks for 1.3 only.
+    port = free_port()
+    extra = ["--max-version", "1.2"] if old_version else []
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tls_nss", "serve", "--cert", str(pki.path(f"{cert}.pem")),
+         "--key", str(pki.path(f"{cert}.key")), "--port", str(port), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "listening on" in process.stdout.readline()
+
+    class Served:
+        def __init__(self) -> None:
+            self.port = port
+
+        def stop(self) -> None:
+            process.terminate()
+            process.communicate(timeout=TIMEOUT)
+
+    return Served()
+
+
+@pytest.mark.parametrize("peer", ["openssl", "gnutls", "serve"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_connect_verdicts(pki, peer, case):
+    cert, status, words = CASES[case]
+    old = case == "forbidden version"
+    server = _peer(pki, peer, cert, old)
+    extra = ["--min-version", "1.3"] if old and peer == "serve" else []
+    try:
+        done = cli("connect", f"localhost:{server.port}", "--cafile", str(pki.path("ca.pem")),
+                   *extra)
+    finally:
+        server.stop()
+    assert done.returncode == status, (done.stdout, done.stderr)
+    assert words in done.stdout + done.stderr, (done.stdout, done.stderr)
+    if status:
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
