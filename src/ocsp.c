@@ -31,9 +31,11 @@ typedef struct {
     SECItem tbs; /* tbsResponseData, as signed */
     SECAlgorithmID algorithm;
     SECItem signature;
+    SECItem **certs; /* the responder's, if it sent any */
 } basic_response;
 
 SEC_ASN1_MKSUB(SECOID_AlgorithmIDTemplate)
+SEC_ASN1_MKSUB(SEC_SequenceOfAnyTemplate)
 
 static const SEC_ASN1Template response_bytes_template[] = {
     {SEC_ASN1_SEQUENCE, 0, NULL, sizeof(response_bytes)},
@@ -57,9 +59,54 @@ static const SEC_ASN1Template basic_response_template[] = {
     {SEC_ASN1_INLINE | SEC_ASN1_XTRN, offsetof(basic_response, algorithm),
      SEC_ASN1_SUB(SECOID_AlgorithmIDTemplate)},
     {SEC_ASN1_BIT_STRING, offsetof(basic_response, signature)},
-    {SEC_ASN1_SKIP_REST},
+    {SEC_ASN1_OPTIONAL | SEC_ASN1_EXPLICIT | SEC_ASN1_CONSTRUCTED | SEC_ASN1_CONTEXT_SPECIFIC |
+         SEC_ASN1_XTRN | 0,
+     offsetof(basic_response, certs), SEC_ASN1_SUB(SEC_SequenceOfAnyTemplate)},
     {0},
 };
+
+/* Decodes the BasicOCSPResponse inside `der` into `basic`, in `arena`. */
+static SECStatus
+decode_basic(PLArenaPool *arena, const SECItem *der, basic_response *basic)
+{
+    outer_response outer = {{0}};
+
+    memset(basic, 0, sizeof(*basic));
+    if (SEC_QuickDERDecodeItem(arena, &outer, outer_response_template, der) != SECSuccess ||
+        outer.bytes == NULL ||
+        SECOID_FindOIDTag(&outer.bytes->type) != SEC_OID_PKIX_OCSP_BASIC_RESPONSE)
+        return SECFailure;
+    return SEC_QuickDERDecodeItem(arena, basic, basic_response_template,
+                                  &outer.bytes->response);
+}
+
+/* The issuer of `cert` among the certificates the response carries, as a
+ * temporary certificate (a new reference), or NULL. A server uses it to
+ * tell whether a response is about its certificate when the chain it
+ * sends stops short of the issuer; clients never do. */
+static CERTCertificate *
+embedded_issuer(const SECItem *der, CERTCertificate *cert)
+{
+    PLArenaPool *arena = PORT_NewArena(DER_DEFAULT_CHUNKSIZE);
+    basic_response basic;
+    CERTCertificate *issuer = NULL;
+
+    if (arena == NULL)
+        return NULL;
+    if (decode_basic(arena, der, &basic) == SECSuccess) {
+        for (SECItem **item = basic.certs; item != NULL && *item != NULL && !issuer; item++) {
+            CERTCertificate *candidate = CERT_NewTempCertificate(CERT_GetDefaultCertDB(), *item,
+                                                                 NULL, PR_FALSE, PR_TRUE);
+            if (candidate != NULL &&
+                SECITEM_ItemsAreEqual(&candidate->derSubject, &cert->derIssuer))
+                issuer = candidate;
+            else if (candidate != NULL)
+                CERT_DestroyCertificate(candidate);
+        }
+    }
+    PORT_FreeArena(arena, PR_FALSE);
+    return issuer;
+}
 
 /* Whether `issuer` signed the response in `der`: responses from the CA
  * itself, the common case; a delegated responder is not looked for. */
@@ -67,20 +114,13 @@ static PRBool
 signed_by(const SECItem *der, CERTCertificate *issuer)
 {
     PLArenaPool *arena = PORT_NewArena(DER_DEFAULT_CHUNKSIZE);
-    outer_response outer = {{0}};
     basic_response basic;
     PRBool good = PR_FALSE;
 
-    memset(&basic, 0, sizeof(basic));
     if (arena == NULL)
         return PR_FALSE;
     SECKEYPublicKey *key = CERT_ExtractPublicKey(issuer);
-    if (key != NULL &&
-        SEC_QuickDERDecodeItem(arena, &outer, outer_response_template, der) == SECSuccess &&
-        outer.bytes != NULL &&
-        SECOID_FindOIDTag(&outer.bytes->type) == SEC_OID_PKIX_OCSP_BASIC_RESPONSE &&
-        SEC_QuickDERDecodeItem(arena, &basic, basic_response_template,
-                               &outer.bytes->response) == SECSuccess) {
+    if (key != NULL && decode_basic(arena, der, &basic) == SECSuccess) {
         SECItem signature = basic.signature;
         signature.len = (signature.len + 7) / 8; /* a BIT STRING's length is in bits */
         good = VFY_VerifyDataWithAlgorithmID(basic.tbs.data, (int)basic.tbs.len, key, &signature,
@@ -166,9 +206,14 @@ tls_nss_ocsp_for_chain(tls_nss_state *st, PyObject *response, tls_nss_chain *cha
     if (PyObject_GetBuffer(response, &der, PyBUF_SIMPLE) < 0)
         return -1;
     SECItem item = {siBuffer, der.buf, (unsigned int)der.len};
-    PRErrorCode error = der.len > 0 && der.len < INT_MAX
-                            ? tls_nss_ocsp_status(chain->cert, NULL, &item, &verdict)
-                            : SEC_ERROR_OCSP_MALFORMED_RESPONSE;
+    PRErrorCode error = SEC_ERROR_OCSP_MALFORMED_RESPONSE;
+    if (der.len > 0 && der.len < INT_MAX) {
+        /* Held while the status is read, so that NSS finds it. */
+        CERTCertificate *carried = embedded_issuer(&item, chain->cert);
+        error = tls_nss_ocsp_status(chain->cert, NULL, &item, &verdict);
+        if (carried != NULL)
+            CERT_DestroyCertificate(carried);
+    }
     /* The list of one NSS staples: it keeps its own copy. */
     if (error == 0 && (chain->ocsp = SECITEM_AllocArray(NULL, NULL, 1)) != NULL &&
         SECITEM_CopyItem(NULL, &chain->ocsp->items[0], &item) != SECSuccess) {

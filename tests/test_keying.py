@@ -148,3 +148,55 @@ def test_tls_exporter_on_tls12_needs_the_extended_master_secret(pki, server_cont
             assert isinstance(result, ValueError) and "extended master secret" in str(result)
         else:
             assert isinstance(result, bytes) and len(result) == 32
+
+
+def _buffer_pair(client, server):
+    a, b = client.create_buffer("localhost"), server.create_buffer()
+    for _ in range(10):
+        for side in (a, b):
+            try:
+                side.do_handshake()
+            except tls.WantReadError:
+                pass
+        for source, sink in ((a, b), (b, a)):
+            data = source.process_outgoing(source.outgoing_bytes_buffered())
+            if data:
+                sink.process_incoming(data)
+        if a.negotiated_tls_version and b.negotiated_tls_version:
+            return a, b
+    raise AssertionError("no handshake")
+
+
+@pytest.mark.parametrize("version", [tls.TLSVersion.TLSv1_2, tls.TLSVersion.TLSv1_3])
+def test_buffers_export_the_same_bytes(pki, server_context, client_context, version):
+    a, b = _buffer_pair(client_context(highest_supported_version=version),
+                        server_context("ec", highest_supported_version=version))
+    assert a.negotiated_tls_version == version
+    assert a.get_channel_binding() == b.get_channel_binding() != None
+    assert a.export_keying_material(LABEL, b"c", 20) == b.export_keying_material(LABEL, b"c", 20)
+    assert a.get_verified_chain()[0] == pki.issued["ec"].cert_der
+
+
+@pytest.mark.parametrize("version", ["tls1_2", "tls1_3"])
+def test_our_client_matches_openssl_s_server(pki, client_context, version):
+    """openssl s_server -keymatexport prints what it exported for the
+    connection; our client's tls-exporter binding is the same bytes."""
+    from peers import openssl_server
+
+    server = openssl_server(pki, "ec", rev=False, args=[
+        f"-{version}", "-keymatexport", "EXPORTER-Channel-Binding", "-keymatexportlen", "32"])
+    try:
+        with client_context().connect(("localhost", server.port)) as sock:
+            binding = sock.get_channel_binding()
+            sock.sendall(b"x\n")
+            # s_server reports once it has read the client's Finished.
+            sock.settimeout(1)
+            try:
+                sock.recv(10)
+            except tls.TLSError:
+                pass
+    finally:
+        output = server.output()
+    found = re.search(r"Keying material: ([0-9A-F]+)", output)
+    assert found, output[-2000:]
+    assert binding == bytes.fromhex(found.group(1))

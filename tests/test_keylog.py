@@ -130,3 +130,33 @@ def test_tls12_writes_nothing_and_bad_names_are_refused(pki, tmp_path):
         tls.NSSClientContext(tls.TLSClientConfiguration(), keylog_filename=tmp_path / "no" / "x")
     with pytest.raises(TypeError):
         tls.NSSClientContext(tls.TLSClientConfiguration(), keylog_filename=3)
+
+
+def test_client_matches_an_ssl_module_server(pki, tmp_path):
+    """Our client against a server of the ssl module (OpenSSL) that logs to
+    its own keylog_filename: the same lines for the same client random."""
+    import socket
+    import ssl
+
+    theirs, ours = tmp_path / "ssl.log", tmp_path / "ours.log"
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pki.path("ec.pem"), pki.path("ec.key"))
+    server_ctx.keylog_filename = str(theirs)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as secure:
+            secure.sendall(secure.recv(10))
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    client = tls.NSSClientContext(tls.TLSClientConfiguration(trust_store=pki.trust()),
+                                  keylog_filename=ours)
+    with client.connect(("localhost", listener.getsockname()[1])) as sock:
+        sock.sendall(b"ping")
+        assert sock.recv(10) == b"ping"
+    thread.join(10)
+    listener.close()
+    logged = _lines(ours)
+    assert len(logged) == 4 and logged <= _lines(theirs)

@@ -110,3 +110,43 @@ def test_bad_responses_are_refused_when_the_context_is_made(pki):
     with pytest.raises(TypeError):
         tls.NSSServerContext(config, ocsp_responses=b"bytes, not a list")
     assert tls.NSSServerContext(config, ocsp_responses=[None])
+
+
+def _openssl_ocsp(pki, tmp_path, name: str) -> bytes:
+    """A "good" response for pki's ``name`` leaf, made by `openssl ocsp`
+    as a CA's responder would, signed by the test CA."""
+    from cryptography.hazmat.primitives import serialization
+
+    ca_key = tmp_path / "ca.key"
+    ca_key.write_bytes(pki.ca.key.private_bytes(serialization.Encoding.PEM,
+                                                serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
+    leaf = pki.issued[name].certificate
+    index = tmp_path / f"{name}.index"
+    index.write_text(f"V\t{leaf.not_valid_after:%y%m%d%H%M%S}Z\t\t{leaf.serial_number:X}\t"
+                     f"unknown\t/CN=localhost\n")
+    out = tmp_path / f"{name}.ocsp"
+    run_client([need("openssl"), "ocsp", "-index", str(index), "-rsigner",
+                str(pki.path("ca.pem")), "-rkey", str(ca_key), "-CA", str(pki.path("ca.pem")),
+                "-issuer", str(pki.path("ca.pem")), "-cert", str(pki.path(f"{name}.pem")),
+                "-respout", str(out), "-ndays", "1"])
+    return out.read_bytes()
+
+
+def test_each_chain_gets_its_own_staple(pki, tmp_path):
+    """An RSA and an ECDSA chain for one name, each with the response
+    `openssl ocsp` made for it; s_client picks a chain by its signature
+    algorithms and sees that chain's staple."""
+    responses = [_openssl_ocsp(pki, tmp_path, "ec"), _openssl_ocsp(pki, tmp_path, "rsa")]
+    config = tls.TLSServerConfiguration(
+        certificate_chain=[pki.signing_chain("ec"), pki.signing_chain("rsa")])
+    context = tls.NSSServerContext(config, ocsp_responses=responses)
+    for sigalgs, name in (("ecdsa_secp256r1_sha256", "ec"), ("rsa_pss_rsae_sha256", "rsa")):
+        server = ThreadedServer(context, echo_once)
+        done = run_client([need("openssl"), "s_client", "-connect", f"127.0.0.1:{server.port}",
+                           "-status", "-sigalgs", sigalgs, "-CAfile", str(pki.path("ca.pem"))],
+                          data=b"x")
+        server.join()
+        serial = f"{pki.issued[name].certificate.serial_number:X}"
+        assert b"Cert Status: good" in done.stdout, done.stdout[-3000:]
+        assert f"Serial Number: {serial}".encode() in done.stdout, (name, done.stdout[-3000:])
