@@ -112,6 +112,12 @@ def test_bad_responses_are_refused_when_the_context_is_made(pki):
     assert tls.NSSServerContext(config, ocsp_responses=[None])
 
 
+def _hex(serial: int) -> str:
+    """A serial number as OpenSSL prints it: upper-case hex, whole bytes."""
+    text = f"{serial:X}"
+    return "0" + text if len(text) % 2 else text
+
+
 def _openssl_ocsp(pki, tmp_path, name: str) -> bytes:
     """A "good" response for pki's ``name`` leaf, made by `openssl ocsp`
     as a CA's responder would, signed by the test CA."""
@@ -123,7 +129,7 @@ def _openssl_ocsp(pki, tmp_path, name: str) -> bytes:
                                                 serialization.NoEncryption()))
     leaf = pki.issued[name].certificate
     index = tmp_path / f"{name}.index"
-    index.write_text(f"V\t{leaf.not_valid_after:%y%m%d%H%M%S}Z\t\t{leaf.serial_number:X}\t"
+    index.write_text(f"V\t{leaf.not_valid_after:%y%m%d%H%M%S}Z\t\t{_hex(leaf.serial_number)}\t"
                      f"unknown\t/CN=localhost\n")
     out = tmp_path / f"{name}.ocsp"
     run_client([need("openssl"), "ocsp", "-index", str(index), "-rsigner",
@@ -147,6 +153,6 @@ def test_each_chain_gets_its_own_staple(pki, tmp_path):
                            "-status", "-sigalgs", sigalgs, "-CAfile", str(pki.path("ca.pem"))],
                           data=b"x")
         server.join()
-        serial = f"{pki.issued[name].certificate.serial_number:X}"
+        serial = _hex(pki.issued[name].certificate.serial_number)
         assert b"Cert Status: good" in done.stdout, done.stdout[-3000:]
         assert f"Serial Number: {serial}".encode() in done.stdout, (name, done.stdout[-3000:])
