@@ -301,4 +301,4 @@ static PyMethodDef buffer_methods[] = {
 
 TLS_NSS_CONNECTION_SUBTYPE(tls_nss_buffer_spec, "tls_nss.NSSTLSBuffer", tls_nss_buffer,
                            "A TLS connection over in-memory queues. Made by a context's create_buffer().",
-                           buffer_repr, buffer_methods);
+                           buffer_repr, buffer_methods, NULL);

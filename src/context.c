@@ -52,7 +52,9 @@ configure_server_options(tls_nss_state *st, tls_nss_context *self, PRFileDesc *b
     if (self->trust.verify) {
         if (set_option(st, base, SSL_REQUEST_CERTIFICATE, PR_TRUE,
                        "client certificate request") < 0 ||
-            set_option(st, base, SSL_REQUIRE_CERTIFICATE, SSL_REQUIRE_ALWAYS,
+            set_option(st, base, SSL_REQUIRE_CERTIFICATE,
+                       self->client_certificate_optional ? SSL_REQUIRE_NEVER
+                                                         : SSL_REQUIRE_ALWAYS,
                        "client certificate requirement") < 0)
             return -1;
         /* Names the acceptable CAs in the CertificateRequest. */
@@ -198,7 +200,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"settings", "server", "chains", "trust", "verify",
                                "check_hostname", "policy", "pin_callback",
                                "handshake_timeout", "session_cache_size", "session_tickets",
-                               "keylog_fd", "crls", NULL};
+                               "keylog_fd", "crls", "client_certificate_optional", NULL};
     tls_nss_state *st = PyType_GetModuleState(type);
     int server, verify, check_hostname;
     PyObject *settings_object, *chains, *trust, *pin_callback = Py_None;
@@ -212,12 +214,13 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     int session_tickets = 1;
     int keylog_fd = -1;
     PyObject *crls = NULL;
+    int client_certificate_optional = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OOnpiO:Context", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OOnpiOp:Context", keywords,
                                      &settings_object, &server, &chains, &trust, &verify,
                                      &check_hostname, &policy, &pin_callback,
                                      &handshake_timeout, &session_cache_size, &session_tickets,
-                                     &keylog_fd, &crls))
+                                     &keylog_fd, &crls, &client_certificate_optional))
         return NULL;
     if (session_cache_size < 0) {
         PyErr_SetString(PyExc_ValueError, "session_cache_size must not be negative");
@@ -253,6 +256,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->is_server = server ? PR_TRUE : PR_FALSE;
+    self->client_certificate_optional = client_certificate_optional ? PR_TRUE : PR_FALSE;
     self->serial = (PRUint32)PR_ATOMIC_INCREMENT(&context_serial);
     self->handshake_timeout = bound;
     self->session_tickets = session_tickets ? PR_TRUE : PR_FALSE;
@@ -346,6 +350,19 @@ context_listen(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 }
 
 static PyObject *
+context_serve(tls_nss_context *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"fd", "owner", "timeout", NULL};
+    int fd;
+    PyObject *owner, *timeout;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iOO:serve", keywords, &fd, &owner,
+                                     &timeout))
+        return NULL;
+    return tls_nss_socket_serve(self, owner, fd, timeout);
+}
+
+static PyObject *
 context_buffer(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"hostname", "owner", NULL};
@@ -375,6 +392,9 @@ static PyMethodDef context_methods[] = {
     {"listen", (PyCFunction)(void (*)(void))context_listen, METH_VARARGS | METH_KEYWORDS,
      "listen(fd, owner, timeout)\n--\n\n"
      "Take over the listening TCP socket `fd`; accept() runs server handshakes."},
+    {"serve", (PyCFunction)(void (*)(void))context_serve, METH_VARARGS | METH_KEYWORDS,
+     "serve(fd, owner, timeout)\n--\n\n"
+     "Take over the connected TCP socket `fd` and run the server handshake."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -116,6 +116,8 @@ describe_address(const PRNetAddr *addr, char *out, size_t size)
         snprintf(out, size, "%s:%u", host, PR_ntohs(PR_NetAddrInetPort(addr)));
 }
 
+static double handshake_budget(const tls_nss_socket *socket);
+
 /* Runs (or, on a non-blocking socket, goes on with) the handshake, within
  * `budget` seconds. */
 static int
@@ -232,6 +234,38 @@ tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
     if (PR_GetSockName(self->tls.fd, &addr) == PR_SUCCESS)
         describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
     if (make_non_blocking(st, self->tls.fd) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+PyObject *
+tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_arg)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
+    double timeout;
+    PRNetAddr addr;
+
+    if (parse_timeout(timeout_arg, &timeout) < 0)
+        return NULL;
+    if (!ctx->is_server) {
+        PyErr_SetString(PyExc_TypeError, "serve() needs a server context");
+        return NULL;
+    }
+    tls_nss_socket *self = new_socket(ctx, owner, timeout);
+    if (self == NULL)
+        return NULL;
+    PRFileDesc *tcp = PR_ImportTCPSocket(os_fd);
+    if (tcp == NULL) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "taking over socket %d", os_fd);
+        close(os_fd);
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (PR_GetPeerName(tcp, &addr) == PR_SUCCESS)
+        describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
+    if (start_tls(st, self, tcp, PR_TRUE) < 0 || handshake(st, self, handshake_budget(self)) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -494,12 +528,12 @@ sock_listen(tls_nss_socket *self, PyObject *args)
  * a silent client holds accept() for a bounded time even when the listener
  * blocks without a timeout. */
 static double
-handshake_budget(const tls_nss_socket *listener)
+handshake_budget(const tls_nss_socket *socket)
 {
-    double bound = listener->tls.ctx->handshake_timeout;
+    double bound = socket->tls.ctx->handshake_timeout;
 
-    if (listener->timeout > 0 && (bound < 0 || listener->timeout < bound))
-        return listener->timeout;
+    if (socket->timeout > 0 && (bound < 0 || socket->timeout < bound))
+        return socket->timeout;
     return bound;
 }
 
@@ -647,6 +681,55 @@ static PyMethodDef sock_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* ---- the context, replaceable on a listening socket ---- */
+
+static PyObject *
+sock_get_context(tls_nss_socket *self, void *closure)
+{
+    return Py_NewRef(self->tls.owner != NULL ? self->tls.owner : Py_None);
+}
+
+/* Connections accepted afterwards are imported from the new context's
+ * model; those already accepted keep the context they were made with. The
+ * GIL orders this against accept(), which reads the context only after its
+ * wait, holding the GIL. */
+static int
+sock_set_context(tls_nss_socket *self, PyObject *value, void *closure)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "the context cannot be deleted");
+        return -1;
+    }
+    if (!self->listening) {
+        PyErr_SetString(PyExc_TypeError,
+                        "only a listening socket's context can be replaced; a connection "
+                        "keeps the context it was made with");
+        return -1;
+    }
+    PyObject *core = PyObject_GetAttrString(value, "_core");
+    if (core == NULL || !PyObject_TypeCheck(core, st->context_type) ||
+        !((tls_nss_context *)core)->is_server) {
+        Py_XDECREF(core);
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "a listening socket needs an NSSServerContext, not %.100s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    Py_SETREF(self->tls.ctx, (tls_nss_context *)core);
+    Py_SETREF(self->tls.owner, Py_NewRef(value));
+    return 0;
+}
+
+static PyGetSetDef sock_getset[] = {
+    {"context", (getter)sock_get_context, (setter)sock_set_context,
+     "The context. On a listening socket it can be replaced, to rotate\n"
+     "certificates without closing the listener: connections accepted\n"
+     "afterwards use the new one.", NULL},
+    {NULL},
+};
+
 TLS_NSS_CONNECTION_SUBTYPE(tls_nss_socket_spec, "tls_nss.NSSTLSSocket", tls_nss_socket,
                            "A TLS socket. Made by a context's connect(), or by accept().",
-                           sock_repr, sock_methods);
+                           sock_repr, sock_methods, sock_getset);

@@ -454,6 +454,7 @@ typedef struct {
     PyObject_HEAD
     PRFileDesc *model; /* the model every connection is imported from */
     PRBool is_server;
+    PRBool client_certificate_optional; /* servers: ask, but accept none */
     PRUint32 serial;   /* distinguishes contexts in NSS's session cache */
     double handshake_timeout; /* servers: bounds accept()'s handshake */
     PRBool session_tickets;   /* servers: issue tickets */
@@ -508,15 +509,18 @@ extern PyType_Spec tls_nss_connection_spec;
 int tls_nss_conn_traverse(tls_nss_conn *conn, visitproc visit, void *arg);
 
 /* Defines `spec`, the spec of a subtype of the connection base type with
- * its own struct, methods and repr; everything else is inherited. The
+ * its own struct, methods, repr and attributes (getset: NULL for none);
+ * everything else is inherited. The
  * traverse is named again because CPython wants a GC type's traverse before
  * it inherits anything. */
-#define TLS_NSS_CONNECTION_SUBTYPE(spec, type_name, struct_type, doc, repr, methods) \
+#define TLS_NSS_CONNECTION_SUBTYPE(spec, type_name, struct_type, doc, repr, methods,  \
+                                   getset)                                        \
     static PyType_Slot spec##_slots[] = {                                         \
         {Py_tp_doc, doc},                                                         \
         {Py_tp_traverse, tls_nss_conn_traverse},                                  \
         {Py_tp_repr, repr},                                                       \
         {Py_tp_methods, methods},                                                 \
+        {Py_tp_getset, getset},                                                   \
         {0, NULL},                                                                \
     };                                                                            \
     PyType_Spec spec = {                                                          \
@@ -596,6 +600,10 @@ PyObject *tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner,
                                  PyObject *timeout, double handshake_budget);
 PyObject *tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner,
                                 int os_fd, PyObject *timeout);
+/* A server connection over the connected descriptor `os_fd` (taken over),
+ * its handshake run within the socket's timeout and the context's bound. */
+PyObject *tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd,
+                               PyObject *timeout);
 
 /* ---- memio.c ---- */
 

@@ -51,6 +51,7 @@ def _build_core(
     keylog_filename: KeylogFilename = None,
     ocsp_responses: Sequence[bytes | None] | None = None,
     crls: Any = None,
+    client_certificate: str | None = None,
 ) -> _nss.Context:
     """The _nss.Context (an NSS model socket) for ``config``."""
     policy = effective_policy()
@@ -61,7 +62,10 @@ def _build_core(
             "creating a server context", "it needs at least one signing chain"
         )
     # A server verifies clients only when it has a trust store to verify by.
-    verify = verify and (not server or config.trust_store is not None)
+    optional = False
+    if server:
+        verify = verify and _asks_for_client_certificates(config, client_certificate)
+        optional = client_certificate == "optional"
     sources = [_config.chain_source(chain) for chain in chains[: None if server else 1]]
     if ocsp_responses is not None:
         sources = _with_ocsp_responses(sources, ocsp_responses)
@@ -81,10 +85,30 @@ def _build_core(
             session_tickets=session_tickets,
             keylog_fd=keylog_fd,
             crls=None if crls is None else _pem.crl_ders(crls),
+            client_certificate_optional=optional,
         )
     finally:
         if keylog_fd >= 0:
             os.close(keylog_fd)
+
+
+_CLIENT_CERTIFICATE_MODES = ("required", "optional", "none")
+
+
+def _asks_for_client_certificates(config: Any, mode: str | None) -> bool:
+    """Whether a server asks clients for certificates: with a trust store,
+    unless told "none"; "required" and "optional" need the trust store."""
+    if mode is not None and mode not in _CLIENT_CERTIFICATE_MODES:
+        raise ValueError(f"client_certificate must be one of {', '.join(_CLIENT_CERTIFICATE_MODES)}"
+                         f", not {mode!r}")
+    has_trust = config.trust_store is not None
+    if mode == "none" and has_trust:
+        raise configuration_error("creating a server context", "client_certificate='none' "
+                                  "with a trust store: the trust store would go unused")
+    if mode in ("required", "optional") and not has_trust:
+        raise configuration_error("creating a server context", f"client_certificate={mode!r} "
+                                  "needs a trust store to verify client certificates by")
+    return has_trust
 
 
 def _with_ocsp_responses(
@@ -131,7 +155,7 @@ def _transport_error(operation: str, error: OSError) -> NSSError:
 
 def _check_stream_socket(sock: Any, operation: str, *, connected: bool) -> None:
     """TypeError or ValueError, leaving ``sock`` as it was, unless it is an
-    open TCP socket that is connected (or, without ``connected``, listening)."""
+    open TCP socket that is connected (without ``connected``: or listening)."""
     if not isinstance(sock, socket.socket):
         raise TypeError(f"{operation}: sock must be a socket.socket, not {type(sock).__name__}")
     if sock.fileno() < 0:
@@ -141,7 +165,7 @@ def _check_stream_socket(sock: Any, operation: str, *, connected: bool) -> None:
     listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) != 0
     if connected and listening:
         raise ValueError(f"{operation}: the socket is listening; a client needs a connected one")
-    if connected:
+    if not listening:
         try:
             sock.getpeername()
         except OSError as e:
@@ -296,6 +320,7 @@ class NSSServerContext:
         keylog_filename: KeylogFilename = None,
         ocsp_responses: Sequence[bytes | None] | None = None,
         crls: Sequence[bytes | str | os.PathLike[str]] | None = None,
+        client_certificate: str | None = None,
     ) -> None:
         self._configuration = configuration
         self._core = _build_core(
@@ -308,6 +333,7 @@ class NSSServerContext:
             keylog_filename=keylog_filename,
             ocsp_responses=ocsp_responses,
             crls=crls,
+            client_certificate=client_certificate,
         )
 
     @property
@@ -334,6 +360,22 @@ class NSSServerContext:
         return self._core.listen(
             fd=sock.detach(), owner=self, timeout=socket.getdefaulttimeout()
         )
+
+    def wrap_socket(self, sock: socket.socket) -> _nss.NSSTLSSocket:
+        """TLS over a socket the program already has, as the server.
+
+        A listening socket (systemd's socket activation hands one over as
+        ``socket.socket(fileno=3)``) becomes a listening TLS socket whose
+        accept() hands out TLS connections. A connected one gets the server
+        handshake, bounded by its timeout and ``handshake_timeout``. Either
+        way the returned socket owns the descriptor and ``sock`` is
+        detached; its timeout carries over. An NSS extension to PEP 748.
+        """
+        _check_stream_socket(sock, "wrap_socket", connected=False)
+        timeout = sock.gettimeout()
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            return self._core.listen(fd=sock.detach(), owner=self, timeout=timeout)
+        return self._core.serve(fd=sock.detach(), owner=self, timeout=timeout)
 
     def create_buffer(self) -> _nss.NSSTLSBuffer:
         """A TLSBuffer for one client connection."""
