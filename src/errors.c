@@ -42,6 +42,18 @@ raise_error(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
     return NULL;
 }
 
+static PyObject *
+raise_formatted(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
+                const char *certificate, const char *operation, va_list args)
+{
+    PyObject *what = PyUnicode_FromFormatV(operation, args);
+    if (what == NULL)
+        return NULL;
+    raise_error(st, kind, code, certificate, what);
+    Py_DECREF(what);
+    return NULL;
+}
+
 PyObject *
 tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
               const char *operation, ...)
@@ -49,12 +61,8 @@ tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
     va_list args;
 
     va_start(args, operation);
-    PyObject *what = PyUnicode_FromFormatV(operation, args);
+    raise_formatted(st, kind, code, NULL, operation, args);
     va_end(args);
-    if (what == NULL)
-        return NULL;
-    raise_error(st, kind, code, NULL, what);
-    Py_DECREF(what);
     return NULL;
 }
 
@@ -65,11 +73,7 @@ tls_nss_raise_refused(tls_nss_state *st, PRErrorCode code, const char *certifica
     va_list args;
 
     va_start(args, operation);
-    PyObject *what = PyUnicode_FromFormatV(operation, args);
+    raise_formatted(st, TLS_NSS_CERT_ERROR, code, certificate, operation, args);
     va_end(args);
-    if (what == NULL)
-        return NULL;
-    raise_error(st, TLS_NSS_CERT_ERROR, code, certificate, what);
-    Py_DECREF(what);
     return NULL;
 }

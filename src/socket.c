@@ -160,29 +160,47 @@ start_tls(tls_nss_state *st, tls_nss_socket *self, PRFileDesc *tcp, PRBool as_se
     return tls_nss_conn_import(st, &self->tls, tcp, as_server);
 }
 
-PyObject *
-tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
-                       const char *hostname, PyObject *timeout_arg, double handshake_budget)
+/* A new socket of `ctx`, which must be a server context if `as_server`,
+ * and the TCP descriptor `os_fd` taken over into `*tcp`; NULL with an
+ * exception set, and `os_fd` closed, if not. */
+static tls_nss_socket *
+take_over(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_arg,
+          PRBool as_server, const char *operation, PRFileDesc **tcp)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     double timeout;
-    PRNetAddr addr;
 
+    *tcp = NULL;
     if (parse_timeout(timeout_arg, &timeout) < 0)
         return NULL;
-    if (ctx->is_server) {
-        PyErr_SetString(PyExc_TypeError, "connect() needs a client context");
+    if (ctx->is_server != as_server) {
+        PyErr_Format(PyExc_TypeError, "%s() needs a %s context", operation,
+                     as_server ? "server" : "client");
         return NULL;
     }
     tls_nss_socket *self = new_socket(ctx, owner, timeout);
     if (self == NULL)
         return NULL;
-    PRFileDesc *tcp = PR_ImportTCPSocket(os_fd);
-    if (tcp == NULL) {
+    if ((*tcp = PR_ImportTCPSocket(os_fd)) == NULL) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "taking over socket %d", os_fd);
         close(os_fd);
-        goto fail;
+        Py_DECREF(self);
+        return NULL;
     }
+    return self;
+}
+
+PyObject *
+tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
+                       const char *hostname, PyObject *timeout_arg, double handshake_budget)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
+    PRFileDesc *tcp;
+    PRNetAddr addr;
+    tls_nss_socket *self = take_over(ctx, owner, os_fd, timeout_arg, PR_FALSE, "connect", &tcp);
+
+    if (self == NULL)
+        return NULL;
     if (hostname != NULL && tls_nss_conn_set_hostname(&self->tls, hostname) < 0) {
         PR_Close(tcp);
         goto fail;
@@ -211,29 +229,17 @@ tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
                       PyObject *timeout_arg)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
-    double timeout;
+    PRFileDesc *tcp;
     PRNetAddr addr;
+    tls_nss_socket *self = take_over(ctx, owner, os_fd, timeout_arg, PR_TRUE, "listen", &tcp);
 
-    if (parse_timeout(timeout_arg, &timeout) < 0)
-        return NULL;
-    if (!ctx->is_server) {
-        PyErr_SetString(PyExc_TypeError, "listen() needs a server context");
-        return NULL;
-    }
-    tls_nss_socket *self = new_socket(ctx, owner, timeout);
     if (self == NULL)
         return NULL;
     self->listening = PR_TRUE;
-    self->tls.fd = PR_ImportTCPSocket(os_fd);
-    if (self->tls.fd == NULL) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "taking over socket %d", os_fd);
-        close(os_fd);
-        Py_DECREF(self);
-        return NULL;
-    }
-    if (PR_GetSockName(self->tls.fd, &addr) == PR_SUCCESS)
+    self->tls.fd = tcp;
+    if (PR_GetSockName(tcp, &addr) == PR_SUCCESS)
         describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
-    if (make_non_blocking(st, self->tls.fd) < 0) {
+    if (make_non_blocking(st, tcp) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -244,25 +250,12 @@ PyObject *
 tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_arg)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
-    double timeout;
+    PRFileDesc *tcp;
     PRNetAddr addr;
+    tls_nss_socket *self = take_over(ctx, owner, os_fd, timeout_arg, PR_TRUE, "serve", &tcp);
 
-    if (parse_timeout(timeout_arg, &timeout) < 0)
-        return NULL;
-    if (!ctx->is_server) {
-        PyErr_SetString(PyExc_TypeError, "serve() needs a server context");
-        return NULL;
-    }
-    tls_nss_socket *self = new_socket(ctx, owner, timeout);
     if (self == NULL)
         return NULL;
-    PRFileDesc *tcp = PR_ImportTCPSocket(os_fd);
-    if (tcp == NULL) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "taking over socket %d", os_fd);
-        close(os_fd);
-        Py_DECREF(self);
-        return NULL;
-    }
     if (PR_GetPeerName(tcp, &addr) == PR_SUCCESS)
         describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
     if (start_tls(st, self, tcp, PR_TRUE) < 0 || handshake(st, self, handshake_budget(self)) < 0) {

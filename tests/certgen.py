@@ -170,22 +170,14 @@ def ocsp_response(issuer: Authority, issued: Issued, status: str = "good", *,
         (now - datetime.timedelta(days=10), now - datetime.timedelta(days=3)) if expired
         else (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=3)))
     revoked = status == "revoked"
+    # A forgery names its signer as the responder, and is signed by it.
     builder = ocsp.OCSPResponseBuilder().add_response(
         cert=issued.certificate, issuer=issuer.certificate, algorithm=hashes.SHA1(),
         cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
         this_update=this_update, next_update=next_update,
         revocation_time=now - datetime.timedelta(days=1) if revoked else None,
         revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
-    ).responder_id(ocsp.OCSPResponderEncoding.HASH, issuer.certificate)
-    if signer is not None:
-        # Signed with another key than the one the responder ID names.
-        builder = ocsp.OCSPResponseBuilder().add_response(
-            cert=issued.certificate, issuer=issuer.certificate, algorithm=hashes.SHA1(),
-            cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
-            this_update=this_update, next_update=next_update,
-            revocation_time=now - datetime.timedelta(days=1) if revoked else None,
-            revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
-        ).responder_id(ocsp.OCSPResponderEncoding.HASH, signer.certificate)
+    ).responder_id(ocsp.OCSPResponderEncoding.HASH, (signer or issuer).certificate)
     response = builder.sign((signer or issuer).key, hashes.SHA256())
     return response.public_bytes(serialization.Encoding.DER)
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 import tls_nss as tls
-from peers import ThreadedServer, need, run_client
+from peers import ThreadedServer, handshake_buffers, need, run_client
 
 LABEL = "EXPORTER-tls_nss-test"
 
@@ -150,27 +150,11 @@ def test_tls_exporter_on_tls12_needs_the_extended_master_secret(pki, server_cont
             assert isinstance(result, bytes) and len(result) == 32
 
 
-def _buffer_pair(client, server):
-    a, b = client.create_buffer("localhost"), server.create_buffer()
-    for _ in range(10):
-        for side in (a, b):
-            try:
-                side.do_handshake()
-            except tls.WantReadError:
-                pass
-        for source, sink in ((a, b), (b, a)):
-            data = source.process_outgoing(source.outgoing_bytes_buffered())
-            if data:
-                sink.process_incoming(data)
-        if a.negotiated_tls_version and b.negotiated_tls_version:
-            return a, b
-    raise AssertionError("no handshake")
-
-
 @pytest.mark.parametrize("version", [tls.TLSVersion.TLSv1_2, tls.TLSVersion.TLSv1_3])
 def test_buffers_export_the_same_bytes(pki, server_context, client_context, version):
-    a, b = _buffer_pair(client_context(highest_supported_version=version),
-                        server_context("ec", highest_supported_version=version))
+    a, b = handshake_buffers(client_context(highest_supported_version=version).create_buffer(
+                                 "localhost"),
+                             server_context("ec", highest_supported_version=version).create_buffer())
     assert a.negotiated_tls_version == version
     assert a.get_channel_binding() == b.get_channel_binding() != None
     assert a.export_keying_material(LABEL, b"c", 20) == b.export_keying_material(LABEL, b"c", 20)

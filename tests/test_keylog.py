@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import tls_nss as tls
-from peers import ThreadedServer, echo_once, need, openssl_server, run_client
+from peers import ThreadedServer, echo_once, handshake_buffers, need, openssl_server, run_client
 
 LINE = re.compile(r"^[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]{64,128}$")
 
@@ -62,24 +62,8 @@ def test_sslkeylogfile_is_read_when_a_context_is_made(pki, tmp_path, monkeypatch
     for ctx, expected in ((client, 4), (silent, 0)):
         before = len(_lines(path)) if path.exists() else 0
         a, b = ctx.create_buffer("localhost"), server.create_buffer()
-        _handshake(a, b)
+        handshake_buffers(a, b)
         assert len(_lines(path)) - before == expected
-
-
-def _handshake(a, b) -> None:
-    for _ in range(10):
-        for side in (a, b):
-            try:
-                side.do_handshake()
-            except tls.WantReadError:
-                pass
-        for source, sink in ((a, b), (b, a)):
-            data = source.process_outgoing(source.outgoing_bytes_buffered())
-            if data:
-                sink.process_incoming(data)
-        if a.negotiated_tls_version and b.negotiated_tls_version:
-            return
-    raise AssertionError("no handshake")
 
 
 def test_buffers_on_both_sides_log_the_same_secrets(pki, tmp_path):
@@ -88,7 +72,7 @@ def test_buffers_on_both_sides_log_the_same_secrets(pki, tmp_path):
                                   keylog_filename=path)
     server = tls.NSSServerContext(tls.TLSServerConfiguration(
         certificate_chain=[pki.signing_chain("ec")]), keylog_filename=path)
-    _handshake(client.create_buffer("localhost"), server.create_buffer())
+    handshake_buffers(client.create_buffer("localhost"), server.create_buffer())
     lines = path.read_text().splitlines()
     assert len(lines) == 8 and len(set(lines)) == 4
 
@@ -124,7 +108,7 @@ def test_tls12_writes_nothing_and_bad_names_are_refused(pki, tmp_path):
         keylog_filename=path)
     server = tls.NSSServerContext(tls.TLSServerConfiguration(
         certificate_chain=[pki.signing_chain("ec")]))
-    _handshake(client.create_buffer("localhost"), server.create_buffer())
+    handshake_buffers(client.create_buffer("localhost"), server.create_buffer())
     assert path.read_text() == ""
     with pytest.raises(tls.ConfigurationError, match="key log"):
         tls.NSSClientContext(tls.TLSClientConfiguration(), keylog_filename=tmp_path / "no" / "x")
