@@ -192,3 +192,18 @@ def test_server_wrap_socket_refuses_what_it_cannot_use(server_context):
     udp.close()
     with pytest.raises(TypeError):
         ctx.wrap_socket(os.getpid())
+
+
+def test_server_wrap_socket_bounds_a_silent_client(server_context):
+    """A connected client that never sends its ClientHello: the server
+    handshake ends at the socket's timeout, not never."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    silent = socket.create_connection(listener.getsockname())
+    conn, _ = listener.accept()
+    conn.settimeout(0.5)
+    started = time.monotonic()
+    with pytest.raises(tls.TLSTimeoutError):
+        server_context("ec").wrap_socket(conn)
+    assert time.monotonic() - started < TIMEOUT
+    silent.close()
+    listener.close()
