@@ -712,6 +712,8 @@ sock_set_context(tls_nss_socket *self, PyObject *value, void *closure)
     }
     Py_SETREF(self->tls.ctx, (tls_nss_context *)core);
     Py_SETREF(self->tls.owner, Py_NewRef(value));
+    /* No pointer into the context let go of may stay behind. */
+    self->tls.check.policy = &self->tls.ctx->trust;
     return 0;
 }
 
