@@ -24,6 +24,8 @@ tls_nss_buffer_new(tls_nss_context *ctx, PyObject *owner, const char *hostname)
 
     if (self == NULL)
         return NULL;
+    if (ctx->is_server && tls_nss_token_keys_refresh(st, &ctx->groups) < 0)
+        goto fail;
     snprintf(self->tls.peer, sizeof(self->tls.peer), "%.120s (in memory)",
              hostname ? hostname : "TLS buffer");
     if (hostname != NULL && tls_nss_conn_set_hostname(&self->tls, hostname) < 0)

@@ -151,6 +151,7 @@ tls_nss_chain_load(tls_nss_state *st, PyObject *chain_source, tls_nss_pin_source
     int result = -1;
 
     memset(out, 0, sizeof(*out));
+    out->pins = pins;
     if ((leaf = tls_nss_get_field(chain_source, "leaf")) == NULL ||
         (key = tls_nss_get_field(chain_source, "key")) == NULL ||
         (intermediates = tls_nss_get_field(chain_source, "intermediates")) == NULL ||
@@ -193,8 +194,8 @@ same_names(CERTCertificate *a, CERTCertificate *b)
 }
 
 static int
-add_server_cert(tls_nss_state *st, PRFileDesc *model, const tls_nss_chain *chain,
-                Py_ssize_t index)
+add_server_cert(tls_nss_state *st, tls_nss_name_groups *groups, PRFileDesc *model,
+                const tls_nss_chain *chain, Py_ssize_t index)
 {
     SSLExtraServerCertData extra;
 
@@ -213,6 +214,10 @@ add_server_cert(tls_nss_state *st, PRFileDesc *model, const tls_nss_chain *chain
         SECSuccess) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
                       "configuring server certificate chain %zd", index + 1);
+        return -1;
+    }
+    if (tls_nss_token_keys_add(groups, model, chain, extra.authType) < 0) {
+        PyErr_NoMemory();
         return -1;
     }
     return 0;
@@ -278,7 +283,7 @@ complete_group0(tls_nss_state *st, tls_nss_name_groups *groups, const firsts_by_
 {
     for (int type = 0; type < KEY_TYPES; type++) {
         if (firsts->chain[type].cert != NULL && !firsts->in_group0[type] &&
-            add_server_cert(st, groups->items[0].model, &firsts->chain[type],
+            add_server_cert(st, groups, groups->items[0].model, &firsts->chain[type],
                             firsts->index[type]) < 0)
             return -1;
     }
@@ -299,7 +304,9 @@ tls_nss_configure_server_chains(tls_nss_state *st, PRFileDesc *base, PyObject *s
         return -1;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
     groups->items = PyMem_Calloc(count ? count : 1, sizeof(tls_nss_name_group));
-    if (groups->items == NULL) {
+    /* A chain is configured on its group and, at most, on group 0 too. */
+    groups->token_keys = PyMem_Calloc(count ? 2 * count : 1, sizeof(tls_nss_token_key));
+    if (groups->items == NULL || groups->token_keys == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -312,6 +319,7 @@ tls_nss_configure_server_chains(tls_nss_state *st, PRFileDesc *base, PyObject *s
         PyObject *source = PySequence_Fast_GET_ITEM(seq, i);
         if (tls_nss_chain_load(st, source, chain_pins, policy, &chain) < 0)
             goto done;
+        tls_nss_pin_source_note_key(chain_pins, chain.key);
         PyObject *response = tls_nss_get_field(source, "ocsp_response");
         int stapled = response == NULL ? -1 : tls_nss_ocsp_for_chain(st, response, &chain, i);
         Py_XDECREF(response);
@@ -320,7 +328,7 @@ tls_nss_configure_server_chains(tls_nss_state *st, PRFileDesc *base, PyObject *s
             goto done;
         }
         Py_ssize_t g = group_for(st, groups, base, chain.cert);
-        if (g < 0 || add_server_cert(st, groups->items[g].model, &chain, i) < 0) {
+        if (g < 0 || add_server_cert(st, groups, groups->items[g].model, &chain, i) < 0) {
             tls_nss_chain_free(&chain);
             goto done;
         }
@@ -349,4 +357,5 @@ tls_nss_name_groups_free(tls_nss_name_groups *groups)
     PyMem_Free(groups->items);
     groups->items = NULL;
     groups->count = 0;
+    tls_nss_token_keys_free(groups);
 }

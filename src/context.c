@@ -289,8 +289,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         if (load_client_chain(st, self, chains, pin_callback, policy) < 0)
             goto fail;
     }
-    /* The callback is for setting up; handshakes use the ids' PINs only. */
-    tls_nss_pin_source_drop_callback(self->pins);
+    tls_nss_pin_source_setup_done(self->pins);
     return (PyObject *)self;
 
 fail:

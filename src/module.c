@@ -89,6 +89,19 @@ system_trust(PyObject *module, PyObject *unused)
     return tls_nss_system_trust_info();
 }
 
+/* As after an HSM failover or a token's own timeout: every token forgets
+ * its login. For tests of logins during handshakes, and administrators. */
+static PyObject *
+logout_all(PyObject *module, PyObject *unused)
+{
+    if (tls_nss_ensure_nss(PyModule_GetState(module)) < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    PK11_LogoutAll();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 check_settings(PyObject *module, PyObject *args, PyObject *kwargs)
 {
@@ -146,6 +159,10 @@ static PyMethodDef module_methods[] = {
      "'serial_number' (bytes), 'not_before', 'not_after' (POSIX seconds), 'key':\n"
      "{'type', 'bits', 'curve'}, 'signature_algorithm', 'dns_names',\n"
      "'ip_addresses', 'is_ca'}."},
+    {"logout_all", logout_all, METH_NOARGS,
+     "logout_all()\n--\n\n"
+     "Log out of every PKCS#11 token, as an HSM failover would; the next\n"
+     "handshake that needs a token's key logs in again with its context's PIN."},
     {"system_trust", system_trust, METH_NOARGS,
      "system_trust()\n--\n\n"
      "Where the system's trust anchors come from: {'library': the PKCS#11\n"

@@ -2,9 +2,13 @@
  *
  * NSS asks for a PIN through one process-wide password function, passing
  * along the wincx of the call that needed it. Ours is a PIN source owned
- * by the context being created: the PIN an id carried, then the Python
- * callback. NSS never prompts on a terminal, and a wrong PIN is not tried
- * again, so a token that counts failures is not locked by us. */
+ * by the context: the PIN an id carried, then the Python callback. A key
+ * keeps its source as its wincx, so a token that logs out later (an HSM
+ * failover, a key that wants a login for each use) is answered during a
+ * handshake too: with the PIN that worked when the context was made, or,
+ * if none was needed then, with the callback's answer, kept from then on.
+ * NSS never prompts on a terminal, and a wrong PIN is not tried again, so a
+ * token that counts failures is not locked by us. */
 #include "config.h"
 #include "tls_nss.h"
 
@@ -22,6 +26,12 @@ struct tls_nss_pin_source {
     /* What the last login asked of us, for its error message. */
     PRBool asked, wrong, declined, retried;
     PyObject *callback_error;
+    /* The callback's last answer while the context was made, and the PIN
+     * kept for handshakes; both read and written holding the GIL. */
+    char *last_answer;
+    char *kept_pin;
+    /* The token holding the key this source logs in for, if not NSS's own. */
+    PK11SlotInfo *key_slot;
     tls_nss_pin_source *next;
 };
 
@@ -40,6 +50,16 @@ tls_nss_pin_source_new(PyObject *callback)
 }
 
 static void
+forget(char **pin)
+{
+    if (*pin != NULL) {
+        PORT_Memset(*pin, 0, strlen(*pin));
+        PORT_Free(*pin);
+        *pin = NULL;
+    }
+}
+
+static void
 tls_nss_pin_source_forget_uri_pin(tls_nss_pin_source *pins)
 {
     if (pins->uri_pin != NULL) {
@@ -51,10 +71,15 @@ tls_nss_pin_source_forget_uri_pin(tls_nss_pin_source *pins)
 }
 
 void
-tls_nss_pin_source_drop_callback(tls_nss_pin_source *list)
+tls_nss_pin_source_setup_done(tls_nss_pin_source *list)
 {
     for (tls_nss_pin_source *pins = list; pins != NULL; pins = pins->next) {
-        Py_CLEAR(pins->callback);
+        /* The context was made: the last answer was the right one. */
+        if (pins->last_answer != NULL) {
+            forget(&pins->kept_pin);
+            pins->kept_pin = pins->last_answer;
+            pins->last_answer = NULL;
+        }
         Py_CLEAR(pins->callback_error);
     }
 }
@@ -65,6 +90,10 @@ tls_nss_pin_source_free(tls_nss_pin_source *pins)
     while (pins != NULL) {
         tls_nss_pin_source *next = pins->next;
         tls_nss_pin_source_forget_uri_pin(pins);
+        forget(&pins->last_answer);
+        forget(&pins->kept_pin);
+        if (pins->key_slot != NULL)
+            PK11_FreeSlot(pins->key_slot);
         Py_CLEAR(pins->callback);
         Py_CLEAR(pins->callback_error);
         pins->magic = 0;
@@ -134,6 +163,33 @@ failed:
     return NULL;
 }
 
+/* A login NSS needs in a handshake, on the thread running it, which may
+ * or may not hold the GIL. The kept PIN, else the callback's answer, which
+ * is kept; a PIN that turned wrong is dropped, not tried again. */
+static char *
+answer_in_handshake(tls_nss_pin_source *pins, PK11SlotInfo *slot, PRBool retry)
+{
+    char *pin = NULL;
+    PyGILState_STATE gil = PyGILState_Ensure();
+
+    if (retry) {
+        forget(&pins->kept_pin);
+    }
+    else if (pins->kept_pin != NULL) {
+        pin = PORT_Strdup(pins->kept_pin);
+    }
+    else if (pins->callback != NULL) {
+        pin = ask_callback(pins, PK11_GetTokenName(slot), PR_FALSE);
+        /* Nobody is there to raise the callback's exception to: the
+         * handshake fails for want of a login. */
+        Py_CLEAR(pins->callback_error);
+        if (pin != NULL)
+            pins->kept_pin = PORT_Strdup(pin);
+    }
+    PyGILState_Release(gil);
+    return pin;
+}
+
 /* NSS's password function (PK11_SetPasswordFunc): the answer for `slot`
  * comes from the id's PIN, else from the callback, asked at most twice per
  * login (the second time with retry true). NULL gives up: NSS never
@@ -151,9 +207,9 @@ tls_nss_pin_for_token(PK11SlotInfo *slot, PRBool retry, void *arg)
         pins->wrong = PR_TRUE;
     if (pins->uri_pin != NULL)
         return retry ? NULL : PORT_Strdup(pins->uri_pin);
-    /* During a handshake nobody holds a Python frame to call back into. */
-    if (pins->callback == NULL || pins->waiting == NULL ||
-        pins->waiting_thread != PR_GetCurrentThread())
+    if (pins->waiting == NULL || pins->waiting_thread != PR_GetCurrentThread())
+        return answer_in_handshake(pins, slot, retry);
+    if (pins->callback == NULL)
         return NULL;
     if (retry) {
         if (pins->retried)
@@ -162,6 +218,9 @@ tls_nss_pin_for_token(PK11SlotInfo *slot, PRBool retry, void *arg)
     }
     PyEval_RestoreThread(pins->waiting);
     pin = ask_callback(pins, PK11_GetTokenName(slot), retry);
+    forget(&pins->last_answer);
+    if (pin != NULL)
+        pins->last_answer = PORT_Strdup(pin);
     pins->waiting = PyEval_SaveThread();
     return pin;
 }
@@ -243,6 +302,20 @@ tls_nss_log_in(tls_nss_state *st, PK11SlotInfo *slot, tls_nss_pin_source *pins, 
         return 0;
     tls_nss_raise_login_failure(st, pins, PK11_GetTokenName(slot), error, what);
     return -1;
+}
+
+void
+tls_nss_pin_source_note_key(tls_nss_pin_source *pins, SECKEYPrivateKey *key)
+{
+    if (key != NULL && key->pkcs11Slot != NULL && !PK11_IsInternal(key->pkcs11Slot) &&
+        pins->key_slot == NULL)
+        pins->key_slot = PK11_ReferenceSlot(key->pkcs11Slot);
+}
+
+PK11SlotInfo *
+tls_nss_pin_source_key_slot(const tls_nss_pin_source *pins)
+{
+    return pins->key_slot;
 }
 
 int

@@ -258,6 +258,11 @@ tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject 
         return NULL;
     if (PR_GetPeerName(tcp, &addr) == PR_SUCCESS)
         describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
+    if (tls_nss_token_keys_refresh(st, &ctx->groups) < 0) {
+        PR_Close(tcp);
+        Py_DECREF(self);
+        return NULL;
+    }
     if (start_tls(st, self, tcp, PR_TRUE) < 0 || handshake(st, self, handshake_budget(self)) < 0) {
         Py_DECREF(self);
         return NULL;
@@ -548,6 +553,10 @@ sock_accept(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
     call.peer = &addr;
     if (tls_nss_socket_run(self, &call) < 0)
         return NULL;
+    if (tls_nss_token_keys_refresh(st, &self->tls.ctx->groups) < 0) {
+        PR_Close(call.accepted);
+        return NULL;
+    }
     tls_nss_socket *conn = new_socket(self->tls.ctx, self->tls.owner, self->timeout);
     if (conn == NULL) {
         PR_Close(call.accepted);

@@ -222,8 +222,14 @@ typedef struct tls_nss_pin_source tls_nss_pin_source;
 tls_nss_pin_source *tls_nss_pin_source_new(PyObject *callback);
 /* Prepends `pins` to a context's list; the list is freed as a whole. */
 void tls_nss_pin_source_chain(tls_nss_pin_source **list, tls_nss_pin_source *pins);
-void tls_nss_pin_source_drop_callback(tls_nss_pin_source *pins);
+
 void tls_nss_pin_source_free(tls_nss_pin_source *list);
+/* The context is made: keep the PINs that worked, for later logins. */
+void tls_nss_pin_source_setup_done(tls_nss_pin_source *list);
+/* Notes that `key`, if in a token, is what `pins` logs in for. */
+void tls_nss_pin_source_note_key(tls_nss_pin_source *pins, SECKEYPrivateKey *key);
+/* The token of the key `pins` logs in for, or NULL (borrowed). */
+PK11SlotInfo *tls_nss_pin_source_key_slot(const tls_nss_pin_source *pins);
 /* The PIN an id carried (pin-value, pin-source), replacing an earlier one. */
 int tls_nss_pin_source_set_uri_pin(tls_nss_pin_source *pins, const char *pin,
                                    const char *origin);
@@ -315,6 +321,7 @@ typedef struct {
     CERTCertificate **intermediates;
     Py_ssize_t intermediate_count;
     SECItemArray *ocsp;             /* servers: the OCSP response to staple, or NULL */
+    tls_nss_pin_source *pins;       /* what logs in for the key (the context's) */
 } tls_nss_chain;
 
 void tls_nss_chain_free(tls_nss_chain *chain);
@@ -426,10 +433,38 @@ typedef struct {
     CERTCertificate *leaf; /* the group's first leaf, for SNI matching */
 } tls_nss_name_group;
 
+/* A chain configured on a model with a key that stays in a token: what
+ * it takes to find the key again and configure it afresh, should the token
+ * forget its login (PKCS#11 then invalidates the key's handle). */
+typedef struct {
+    PRFileDesc *model; /* borrowed: one of the groups' */
+    CERTCertificate *cert;
+    SECKEYPrivateKey *key;
+    CERTCertificateList *list;
+    SECItemArray *ocsp;
+    SSLAuthType auth;
+    tls_nss_pin_source *pins; /* borrowed: the context's */
+} tls_nss_token_key;
+
 typedef struct {
     tls_nss_name_group *items; /* in configuration order */
     Py_ssize_t count;
+    tls_nss_token_key *token_keys;
+    Py_ssize_t token_key_count;
 } tls_nss_name_groups;
+
+/* ---- token_keys.c ---- */
+
+/* Keeps what configuring `chain` on `model` took, if its key is in a
+ * token; -1 with MemoryError. */
+int tls_nss_token_keys_add(tls_nss_name_groups *groups, PRFileDesc *model,
+                           const tls_nss_chain *chain, SSLAuthType auth);
+void tls_nss_token_keys_free(tls_nss_name_groups *groups);
+/* Before a server connection is made: each token holding a key that has
+ * forgotten its login (an HSM failover, a timeout) is logged in again
+ * with the context's PIN, and its keys are found and configured afresh.
+ * -1 with a TLSError naming the token if that fails. */
+int tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups);
 
 /* Loads every chain of `sources` and configures each on the model of its
  * name group, copied from `base`. Keys found in tokens keep PIN sources

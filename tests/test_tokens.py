@@ -342,3 +342,30 @@ def test_the_tokens_command_lists_the_token_and_its_certificates(token):
     assert f"'{TOKEN}' (SoftHSM project SoftHSM v2, needs a PIN)" in done.stdout, done.stdout
     assert f"certificate: {TOKEN}:server" in done.stdout
     assert "p11-kit-proxy" in done.stdout
+
+
+# ---- logins that last: after the token forgot it ----
+
+
+def test_a_token_that_logs_out_is_logged_in_again_with_the_kept_pin(token, pki):
+    """Each connection starts after every token was logged out, as after
+    an HSM failover: the handshake logs in again with the PIN the callback
+    gave when the context was made, without asking the callback again."""
+    result = run(token, "serve", pki=str(pki.root), peers=["ours", "openssl", "ours"],
+                 chains=[chain({"id": f"{TOKEN}:server"})], pin_answers=[PIN],
+                 logout_first=True)
+    for peer, outcome in result["peers"].items():
+        assert outcome["returncode"] == 0, (peer, outcome)
+        assert outcome["server_errors"] == [], (peer, outcome)
+    assert result["pin_calls"] == [[TOKEN, False]]
+
+
+def test_a_uri_pin_logs_in_again_after_a_logout(token, pki):
+    result = run(token, "serve", pki=str(pki.root), peers=["ours", "gnutls"],
+                 chains=[chain({"id": uri(token=TOKEN, object="server", type="cert",
+                                          q_pin_value=PIN)})],
+                 logout_first=True)
+    for peer, outcome in result["peers"].items():
+        assert outcome["returncode"] == 0, (peer, outcome)
+        assert outcome["server_errors"] == [], (peer, outcome)
+

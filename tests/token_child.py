@@ -137,6 +137,8 @@ def serve(params: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {"ok": True, "peers": {},
                                "pin_calls": callback.calls if callback else []}
     for peer in params["peers"]:
+        if params.get("logout_first"):
+            tls._nss.logout_all()   # as after an HSM failover
         server = ThreadedServer(ctx, echo_once)
         outcome = _peer_client(peer, server.port, pki)
         server.join()

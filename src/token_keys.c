@@ -1,0 +1,128 @@
+/* Server keys that stay in tokens, across the token forgetting its login.
+ *
+ * When a token logs out (an HSM failover, a session timeout, another
+ * application's C_Logout on a shared token), PKCS#11 invalidates every
+ * handle to its private objects, and they stay invalid after a new login.
+ * The keys NSS holds for a server context are such handles. So before a
+ * connection is made from the context's models, a token that has lost its
+ * login is logged in again with the context's PIN (pins.c keeps the one
+ * that worked), and each of its keys is found again and configured afresh
+ * on the models. Connections already made keep what they have. */
+#include "config.h"
+#include "tls_nss.h"
+
+int
+tls_nss_token_keys_add(tls_nss_name_groups *groups, PRFileDesc *model,
+                       const tls_nss_chain *chain, SSLAuthType auth)
+{
+    PK11SlotInfo *slot = chain->key->pkcs11Slot;
+
+    if (slot == NULL || PK11_IsInternal(slot) || chain->pins == NULL)
+        return 0;
+    tls_nss_token_key *kept = &groups->token_keys[groups->token_key_count];
+    memset(kept, 0, sizeof(*kept));
+    kept->model = model;
+    kept->auth = auth;
+    kept->pins = chain->pins;
+    kept->cert = CERT_DupCertificate(chain->cert);
+    kept->key = SECKEY_CopyPrivateKey(chain->key);
+    kept->list = chain->list != NULL ? CERT_DupCertList(chain->list) : NULL;
+    kept->ocsp = chain->ocsp != NULL ? SECITEM_DupArray(NULL, chain->ocsp) : NULL;
+    groups->token_key_count++;
+    if (kept->key == NULL || (chain->list != NULL && kept->list == NULL) ||
+        (chain->ocsp != NULL && kept->ocsp == NULL))
+        return -1;
+    return 0;
+}
+
+void
+tls_nss_token_keys_free(tls_nss_name_groups *groups)
+{
+    for (Py_ssize_t i = 0; i < groups->token_key_count; i++) {
+        tls_nss_token_key *kept = &groups->token_keys[i];
+        if (kept->cert != NULL)
+            CERT_DestroyCertificate(kept->cert);
+        if (kept->key != NULL)
+            SECKEY_DestroyPrivateKey(kept->key);
+        if (kept->list != NULL)
+            CERT_DestroyCertificateList(kept->list);
+        if (kept->ocsp != NULL)
+            SECITEM_FreeArray(kept->ocsp, PR_TRUE);
+    }
+    PyMem_Free(groups->token_keys);
+    groups->token_keys = NULL;
+    groups->token_key_count = 0;
+}
+
+/* Logs in again to the token of `kept` and finds its key again, into
+ * `*found`; 0, or -1 with `*error` set. Each step may be a round trip to
+ * an HSM: runs without the GIL. */
+static int
+find_again(tls_nss_token_key *kept, SECKEYPrivateKey **found, PRErrorCode *error)
+{
+    /* Already logged in again for an earlier key of the token: a no-op. */
+    if (PK11_Authenticate(kept->key->pkcs11Slot, PR_TRUE, kept->pins) != SECSuccess ||
+        (*found = PK11_FindKeyByAnyCert(kept->cert, kept->pins)) == NULL) {
+        *error = PR_GetError() ? PR_GetError() : SEC_ERROR_TOKEN_NOT_LOGGED_IN;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+configure_again(tls_nss_state *st, tls_nss_token_key *kept, SECKEYPrivateKey *found)
+{
+    SECKEY_DestroyPrivateKey(kept->key);
+    kept->key = found;
+    SSLExtraServerCertData extra = {.authType = kept->auth, .certChain = kept->list,
+                                    .stapledOCSPResponses = kept->ocsp};
+    if (SSL_ConfigServerCert(kept->model, kept->cert, kept->key, &extra, sizeof(extra)) ==
+        SECSuccess)
+        return 0;
+    tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "configuring the key found again in "
+                  "token '%s'", PK11_GetTokenName(kept->key->pkcs11Slot));
+    return -1;
+}
+
+int
+tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups)
+{
+    Py_ssize_t count = groups->token_key_count;
+    PRBool *lost;
+    int result = 0;
+
+    if (count == 0)
+        return 0;
+    if ((lost = PyMem_Calloc(count, sizeof(PRBool))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    /* First which tokens forgot their login, before any is logged in again:
+     * afterwards every key of such a token is stale, whatever its login
+     * says. */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < count; i++) {
+        tls_nss_token_key *kept = &groups->token_keys[i];
+        PK11SlotInfo *slot = kept->key->pkcs11Slot;
+        lost[i] = PK11_NeedLogin(slot) && !PK11_IsLoggedIn(slot, kept->pins);
+    }
+    Py_END_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < count && result == 0; i++) {
+        tls_nss_token_key *kept = &groups->token_keys[i];
+        SECKEYPrivateKey *found = NULL;
+        PRErrorCode error = 0;
+        if (!lost[i])
+            continue;
+        Py_BEGIN_ALLOW_THREADS
+        result = find_again(kept, &found, &error);
+        Py_END_ALLOW_THREADS
+        if (result < 0)
+            tls_nss_raise(st, TLS_NSS_ERROR, error,
+                          "logging in again to token '%s', which holds a server key, with "
+                          "the context's PIN", PK11_GetTokenName(kept->key->pkcs11Slot));
+        else
+            result = configure_again(st, kept, found);
+    }
+    PyMem_Free(lost);
+    return result;
+}
