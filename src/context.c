@@ -19,7 +19,7 @@ static PRErrorCode session_cache_error;
 static PRStatus
 configure_session_cache(void *unused)
 {
-    if (SSL_ConfigServerSessionIDCache(0, 0, 0, NULL) != SECSuccess) {
+    if (tls_nss_configure_server_session_cache() != SECSuccess) {
         session_cache_error = PR_GetError();
         return PR_FAILURE;
     }

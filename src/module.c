@@ -159,6 +159,12 @@ static PyMethodDef module_methods[] = {
      "'serial_number' (bytes), 'not_before', 'not_after' (POSIX seconds), 'key':\n"
      "{'type', 'bits', 'curve'}, 'signature_algorithm', 'dns_names',\n"
      "'ip_addresses', 'is_ca'}."},
+    {"prepare_workers", (PyCFunction)(void (*)(void))tls_nss_prepare_workers,
+     METH_VARARGS | METH_KEYWORDS,
+     "prepare_workers(max_sessions=10000)\n--\n\n"
+     "Set up a server session cache in shared memory for the worker processes\n"
+     "this process forks afterwards, so that clients resume in any worker.\n"
+     "Call it before NSS starts in this process."},
     {"logout_all", logout_all, METH_NOARGS,
      "logout_all()\n--\n\n"
      "Log out of every PKCS#11 token, as an HSM failover would; the next\n"

@@ -121,6 +121,15 @@ PyObject *tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind,
 PyObject *tls_nss_raise_refused(tls_nss_state *st, PRErrorCode code, const char *certificate,
                                 const char *operation, ...);
 
+/* ---- workers.c ---- */
+
+/* prepare_workers(max_sessions=10000): a session cache in shared memory
+ * for worker processes forked afterwards; before NSS starts. */
+PyObject *tls_nss_prepare_workers(PyObject *module, PyObject *args, PyObject *kwargs);
+/* The server session cache of this process, set up once: its own, or the
+ * one it shares with the other workers. */
+SECStatus tls_nss_configure_server_session_cache(void);
+
 /* ---- cert_info.c ---- */
 
 /* describe_certificate(der): subject, issuer, validity, key and names. */

@@ -207,3 +207,23 @@ def test_server_wrap_socket_bounds_a_silent_client(server_context):
     assert time.monotonic() - started < TIMEOUT
     silent.close()
     listener.close()
+
+
+def test_prefork_workers_share_sessions(pki):
+    """Four workers, each serving one connection: every connection after
+    the first lands in another worker, and resumes the session the worker
+    before it issued (a ticket wrapped with the RSA key every worker has)."""
+    server = subprocess.Popen(
+        [sys.executable, str(RECIPES / "prefork_server.py"), str(pki.path("rsa.pem")),
+         str(pki.path("rsa.key")), "4"], stdout=subprocess.PIPE, text=True)
+    port = int(server.stdout.readline())
+    client = tls.NSSClientContext(tls.TLSClientConfiguration(trust_store=pki.trust()))
+    seen = []
+    for _ in range(4):
+        with client.connect(("localhost", port)) as sock:
+            sock.sendall(b"hello")
+            served_by = sock.recv(100)
+            seen.append((served_by, sock.session_reused))
+    assert server.wait(TIMEOUT) == 0
+    assert len({served_by for served_by, _ in seen}) == 4      # four workers
+    assert [resumed for _, resumed in seen] == [False, True, True, True], seen

@@ -39,7 +39,13 @@ from ._errors import (
     WantWriteError,
 )
 from ._nss import NSSTLSBuffer, NSSTLSSocket, nss_version
-from ._context import NSS_IMPLEMENTATION, NSSClientContext, NSSServerContext, validate_config
+from ._context import (
+    NSS_IMPLEMENTATION,
+    NSSClientContext,
+    NSSServerContext,
+    prepare_workers,
+    validate_config,
+)
 from .tokens import add_pkcs11_module, set_pin_callback
 from . import certinfo
 from ._version import __version__ as __version__
@@ -74,6 +80,7 @@ __all__ = [
     "NSSTLSSocket",
     "NSSTLSBuffer",
     "validate_config",
+    "prepare_workers",
     "nss_version",
     "set_pin_callback",
     "add_pkcs11_module",

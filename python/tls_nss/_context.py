@@ -385,6 +385,18 @@ class NSSServerContext:
         return f"<{type(self).__name__}>"
 
 
+def prepare_workers(max_sessions: int = 10000) -> None:
+    """Let the worker processes of a pre-fork server share sessions.
+
+    Call it in the parent, before anything starts NSS there, and then fork
+    the workers: each makes its server contexts as usual, and a client that
+    resumes may land in any worker. Session tickets are shared when the
+    workers' contexts have an RSA certificate, whose key wraps the ticket
+    keys; session IDs (TLS 1.2) always are. An NSS extension to PEP 748.
+    """
+    _nss.prepare_workers(max_sessions)
+
+
 #: The NSS implementation of PEP 748.
 NSS_IMPLEMENTATION: TLSImplementation[NSSClientContext, NSSServerContext] = TLSImplementation(
     client_context=NSSClientContext,
@@ -393,6 +405,7 @@ NSS_IMPLEMENTATION: TLSImplementation[NSSClientContext, NSSServerContext] = TLSI
 )
 
 __all__ = [
+    "prepare_workers",
     "NSSClientContext",
     "NSSServerContext",
     "NSS_IMPLEMENTATION",

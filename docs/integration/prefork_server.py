@@ -1,0 +1,38 @@
+"""A pre-fork server: workers share one listening socket and one session
+cache, so a client resumes in whichever worker accepts it.
+
+    python3 prefork_server.py CERT KEY WORKERS
+"""
+
+import os
+import socket
+import sys
+
+import tls_nss as tls
+
+
+def worker(listener: socket.socket, cert: str, key: str) -> None:
+    # Each worker starts NSS itself and makes its context as usual.
+    chain = tls.SigningChain((tls.Certificate.from_file(cert), tls.PrivateKey.from_file(key)))
+    context = tls.NSSServerContext(tls.TLSServerConfiguration(certificate_chain=[chain]))
+    conn, _ = context.wrap_socket(listener).accept()
+    with conn:
+        conn.recv(100)
+        conn.sendall(b"served by %d" % os.getpid())
+
+
+if __name__ == "__main__":
+    cert, key, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    tls.prepare_workers()                  # before anything starts NSS here
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    print(listener.getsockname()[1], flush=True)
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:                       # one connection per worker, then exit
+            worker(listener, cert, key)
+            os._exit(0)
+        children.append(pid)
+    listener.close()
+    for pid in children:
+        os.waitpid(pid, 0)
