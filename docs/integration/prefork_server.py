@@ -11,11 +11,13 @@ import sys
 import tls_nss as tls
 
 
-def worker(listener: socket.socket, cert: str, key: str) -> None:
+def worker(listener: socket.socket, cert: str, key: str, ready: int) -> None:
     # Each worker starts NSS itself and makes its context as usual.
     chain = tls.SigningChain((tls.Certificate.from_file(cert), tls.PrivateKey.from_file(key)))
     context = tls.NSSServerContext(tls.TLSServerConfiguration(certificate_chain=[chain]))
-    conn, _ = context.wrap_socket(listener).accept()
+    tls_listener = context.wrap_socket(listener)
+    os.write(ready, b".")                  # tell the parent this worker can serve
+    conn, _ = tls_listener.accept()
     with conn:
         conn.recv(100)
         conn.sendall(b"served by %d" % os.getpid())
@@ -25,14 +27,18 @@ if __name__ == "__main__":
     cert, key, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
     tls.prepare_workers()                  # before anything starts NSS here
     listener = socket.create_server(("127.0.0.1", 0), backlog=64)
-    print(listener.getsockname()[1], flush=True)
+    port = listener.getsockname()[1]
+    ready_in, ready_out = os.pipe()
     children = []
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:                       # one connection per worker, then exit
-            worker(listener, cert, key)
+            worker(listener, cert, key, ready_out)
             os._exit(0)
         children.append(pid)
     listener.close()
+    for _ in range(workers):               # wait until every worker can serve
+        os.read(ready_in, 1)
+    print(port, flush=True)
     for pid in children:
         os.waitpid(pid, 0)
