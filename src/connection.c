@@ -118,7 +118,6 @@ tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
         tls_nss_raise(st, TLS_NSS_ERROR, error, "starting TLS with %s", conn->peer);
         return -1;
     }
-    conn->is_server = as_server;
     if ((conn->check.hostname != NULL && SSL_SetURL(conn->fd, conn->check.hostname) != SECSuccess) ||
         install_hooks(conn, conn->fd, as_server) != SECSuccess) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s", conn->peer);
@@ -190,7 +189,7 @@ tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn, PRErrorCode erro
         char certificate[300] = "";
         if (conn->check.verify_error_depth >= 0)
             PyOS_snprintf(certificate, sizeof(certificate), "depth %d: %s",
-                        conn->check.verify_error_depth, conn->check.verify_error_subject);
+                          conn->check.verify_error_depth, conn->check.verify_error_subject);
         return tls_nss_raise_refused(st, conn->check.verify_error,
                                      certificate[0] ? certificate : NULL, "%s %s", operation,
                                      conn->peer);
@@ -448,9 +447,10 @@ static PyMethodDef conn_methods[] = {
     {"get_channel_binding", (PyCFunction)(void (*)(void))tls_nss_conn_channel_binding,
      METH_VARARGS | METH_KEYWORDS,
      "get_channel_binding(cb_type='tls-exporter')\n--\n\n"
-     "Channel binding data: 'tls-exporter' (RFC 9266; on TLS 1.2 only with\n"
-     "extended master secret) or 'tls-unique' (TLS 1.2 only); None before the\n"
-     "handshake. ValueError for a type that does not apply. An NSS extension."},
+     "Channel binding data: 'tls-exporter' (RFC 9266; on TLS 1.2 only with the\n"
+     "extended master secret); None before the handshake. 'tls-unique' and\n"
+     "other types raise ValueError: NSS gives no way to tls-unique, which TLS\n"
+     "1.3 does not define. An NSS extension."},
     {NULL, NULL, 0, NULL},
 };
 

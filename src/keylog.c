@@ -18,7 +18,7 @@ void
 tls_nss_conn_observe_hello(tls_nss_conn *conn, const void *bytes, size_t n, PRBool outgoing)
 {
     /* The ClientHello goes out of a client and into a server. */
-    if (conn->ctx == NULL || conn->ctx->keylog_fd < 0 || outgoing == conn->is_server ||
+    if (conn->ctx == NULL || conn->ctx->keylog_fd < 0 || outgoing == conn->ctx->is_server ||
         conn->hello_length >= sizeof(conn->hello))
         return;
     size_t room = sizeof(conn->hello) - conn->hello_length;
@@ -65,7 +65,7 @@ log_secret(PRFileDesc *fd, PRUint16 epoch, SSLSecretDirection direction, PK11Sym
     char name[64], random_hex[2 * RANDOM_LENGTH + 1], secret_hex[2 * 64 + 1];
     char line[sizeof(name) + sizeof(random_hex) + sizeof(secret_hex) + 4];
 
-    PRBool clients_secret = (direction == ssl_secret_write) != conn->is_server;
+    PRBool clients_secret = (direction == ssl_secret_write) != conn->ctx->is_server;
     const char *label = secret_label(epoch, clients_secret, name, sizeof(name));
     if (label == NULL || conn->hello_length < sizeof(conn->hello) ||
         hello[0] != RECORD_HANDSHAKE || hello[5] != CLIENT_HELLO)

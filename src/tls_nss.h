@@ -543,7 +543,6 @@ typedef struct {
     PRBool not_tls;
     unsigned char first_bytes[TLS_NSS_FIRST_BYTES];
     size_t first_bytes_length;
-    PRBool is_server;
     /* With a key log: the ClientHello's first bytes, to its random. */
     unsigned char hello[43];
     size_t hello_length;

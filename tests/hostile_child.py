@@ -1,7 +1,7 @@
 """Blocks in one call against a silent peer, on the main thread, and
 reports how it ended: run by test_hostile.py, which interrupts it.
 
-    hostile_child.py connect|recv|accept|accept-silent PORT CA CERT KEY
+    hostile_child.py connect|recv|accept|accept-silent|serve PORT CA CERT KEY
 
 It prints "ready" when the call is about to block, then, when the call
 ends, one JSON line: the exception's type and the seconds it took.
@@ -48,6 +48,10 @@ def main() -> int:
         sock = client.connect(("localhost", listener.getsockname()[1]))
         thread.join()
         blocking = lambda: sock.recv(100)  # noqa: E731
+    elif call == "serve":
+        # A connected socket whose client never sends its ClientHello.
+        plain = socket.create_connection(("127.0.0.1", port))
+        blocking = lambda: server.wrap_socket(plain)  # noqa: E731
     else:
         listener = server.connect(("127.0.0.1", 0))
         if call == "accept-silent":

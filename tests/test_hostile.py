@@ -27,6 +27,18 @@ from peers import TIMEOUT, ThreadedServer, echo_once, need, openssl_server, peer
 
 import tls_nss as tls
 
+def test_a_trickling_client_times_out_a_server_wrap_socket(server_context):
+    with socket.create_server(("127.0.0.1", 0)) as plain_listener:
+        client = socket.create_connection(plain_listener.getsockname())
+        conn, _ = plain_listener.accept()
+    conn.settimeout(2.0)
+    threading.Thread(target=_trickle, args=(client, b"\x16\x03\x01\x02\x00"), daemon=True).start()
+    elapsed, error = _timed(lambda: server_context().wrap_socket(conn))
+    client.close()
+    assert 1.5 < elapsed < 2 + SLACK, elapsed
+    assert "handshake" in str(error)
+
+
 HERE = Path(__file__).parent
 SLACK = 1.5  # seconds beyond a bound that a loaded machine may need
 
@@ -51,7 +63,7 @@ def silent_tcp_server():
         yield server.getsockname()[1]
 
 
-@pytest.mark.parametrize("call", ["connect", "recv", "accept", "accept-silent"])
+@pytest.mark.parametrize("call", ["connect", "recv", "accept", "accept-silent", "serve"])
 @pytest.mark.parametrize("signum, expected", [
     (signal.SIGINT, "KeyboardInterrupt"),
     (signal.SIGUSR1, "Interrupted"),
