@@ -125,6 +125,9 @@ tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
     }
     if (tls_nss_keylog_attach(st, conn) < 0)
         return -1;
+    if (!as_server &&
+        tls_nss_token_keys_refresh_own(st, &conn->ctx->trust.own, &conn->check.own_key) < 0)
+        return -1;
     if (!as_server) {
         /* Sessions are kept per context (the one that verified them) and
          * per server name and port (what they were verified for). The peer
@@ -413,6 +416,8 @@ conn_dealloc(tls_nss_conn *conn)
     PyMem_Free(conn->check.hostname);
     if (conn->check.verified_chain != NULL)
         CERT_DestroyCertList(conn->check.verified_chain);
+    if (conn->check.own_key != NULL)
+        SECKEY_DestroyPrivateKey(conn->check.own_key);
     /* The context outlives every descriptor imported from its model. */
     Py_CLEAR(conn->ctx);
     Py_CLEAR(conn->owner);

@@ -392,6 +392,10 @@ typedef struct {
     /* The chain NSS built from the peer's certificate to a trust anchor,
      * anchor included, once verification passed; NULL otherwise. */
     CERTCertList *verified_chain;
+    /* Clients whose key stays in a token: the key as it was when the
+     * connection was made (the context's may be found again after a
+     * logout), owned; NULL to hand over the context's. */
+    SECKEYPrivateKey *own_key;
     tls_nss_ocsp_verdict ocsp; /* clients: what the server stapled */
 } tls_nss_peer_check;
 
@@ -474,6 +478,12 @@ void tls_nss_token_keys_free(tls_nss_name_groups *groups);
  * with the context's PIN, and its keys are found and configured afresh.
  * -1 with a TLSError naming the token if that fails. */
 int tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups);
+/* Before a client connection is made: the same for the context's own key,
+ * `own`, then a copy of it into `*for_connection` when it stays in a
+ * token, for the client auth hook to hand over (NULL otherwise: the hook
+ * takes the context's). -1 with a TLSError naming the token. */
+int tls_nss_token_keys_refresh_own(tls_nss_state *st, tls_nss_chain *own,
+                                   SECKEYPrivateKey **for_connection);
 
 /* Loads every chain of `sources` and configures each on the model of its
  * name group, copied from `base`. Keys found in tokens keep PIN sources

@@ -1,23 +1,35 @@
-/* Server keys that stay in tokens, across the token forgetting its login.
+/* Keys that stay in tokens, across the token forgetting its login.
  *
  * When a token logs out (an HSM failover, a session timeout, another
  * application's C_Logout on a shared token), PKCS#11 invalidates every
  * handle to its private objects, and they stay invalid after a new login.
- * The keys NSS holds for a server context are such handles. So before a
- * connection is made from the context's models, a token that has lost its
- * login is logged in again with the context's PIN (pins.c keeps the one
- * that worked), and each of its keys is found again and configured afresh
- * on the models. Connections already made keep what they have. */
+ * The keys NSS holds for a context are such handles. So before a
+ * connection is made, a token that has lost its login is logged in again
+ * with the context's PIN (pins.c keeps the one that worked), and each of
+ * its keys is found again: a server's are configured afresh on its models,
+ * a client's replaces the one its auth hook hands over. Connections
+ * already made keep what they have. */
 #include "config.h"
 #include "tls_nss.h"
+
+static PRBool
+in_a_token(const SECKEYPrivateKey *key)
+{
+    return key != NULL && key->pkcs11Slot != NULL && !PK11_IsInternal(key->pkcs11Slot);
+}
+
+/* Whether the token holding `key` needs a login it no longer has. */
+static PRBool
+lost_login(const SECKEYPrivateKey *key, tls_nss_pin_source *pins)
+{
+    return PK11_NeedLogin(key->pkcs11Slot) && !PK11_IsLoggedIn(key->pkcs11Slot, pins);
+}
 
 int
 tls_nss_token_keys_add(tls_nss_name_groups *groups, PRFileDesc *model,
                        const tls_nss_chain *chain, SSLAuthType auth)
 {
-    PK11SlotInfo *slot = chain->key->pkcs11Slot;
-
-    if (slot == NULL || PK11_IsInternal(slot) || chain->pins == NULL)
+    if (!in_a_token(chain->key) || chain->pins == NULL)
         return 0;
     tls_nss_token_key *kept = &groups->token_keys[groups->token_key_count];
     memset(kept, 0, sizeof(*kept));
@@ -54,15 +66,16 @@ tls_nss_token_keys_free(tls_nss_name_groups *groups)
     groups->token_key_count = 0;
 }
 
-/* Logs in again to the token of `kept` and finds its key again, into
- * `*found`; 0, or -1 with `*error` set. Each step may be a round trip to
- * an HSM: runs without the GIL. */
+/* Logs in again to the token of `key` and finds the key of `cert` again,
+ * into `*found`; 0, or -1 with `*error` set. Each step may be a round trip
+ * to an HSM: runs without the GIL. */
 static int
-find_again(tls_nss_token_key *kept, SECKEYPrivateKey **found, PRErrorCode *error)
+find_again(const SECKEYPrivateKey *key, CERTCertificate *cert, tls_nss_pin_source *pins,
+           SECKEYPrivateKey **found, PRErrorCode *error)
 {
     /* Already logged in again for an earlier key of the token: a no-op. */
-    if (PK11_Authenticate(kept->key->pkcs11Slot, PR_TRUE, kept->pins) != SECSuccess ||
-        (*found = PK11_FindKeyByAnyCert(kept->cert, kept->pins)) == NULL) {
+    if (PK11_Authenticate(key->pkcs11Slot, PR_TRUE, pins) != SECSuccess ||
+        (*found = PK11_FindKeyByAnyCert(cert, pins)) == NULL) {
         *error = PR_GetError() ? PR_GetError() : SEC_ERROR_TOKEN_NOT_LOGGED_IN;
         return -1;
     }
@@ -103,8 +116,7 @@ tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups)
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
         tls_nss_token_key *kept = &groups->token_keys[i];
-        PK11SlotInfo *slot = kept->key->pkcs11Slot;
-        lost[i] = PK11_NeedLogin(slot) && !PK11_IsLoggedIn(slot, kept->pins);
+        lost[i] = lost_login(kept->key, kept->pins);
     }
     Py_END_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count && result == 0; i++) {
@@ -114,7 +126,7 @@ tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups)
         if (!lost[i])
             continue;
         Py_BEGIN_ALLOW_THREADS
-        result = find_again(kept, &found, &error);
+        result = find_again(kept->key, kept->cert, kept->pins, &found, &error);
         Py_END_ALLOW_THREADS
         if (result < 0)
             tls_nss_raise(st, TLS_NSS_ERROR, error,
@@ -125,4 +137,39 @@ tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups)
     }
     PyMem_Free(lost);
     return result;
+}
+
+int
+tls_nss_token_keys_refresh_own(tls_nss_state *st, tls_nss_chain *own,
+                               SECKEYPrivateKey **for_connection)
+{
+    SECKEYPrivateKey *found = NULL;
+    PRErrorCode error = 0;
+    int result = 0;
+
+    *for_connection = NULL;
+    if (!in_a_token(own->key) || own->pins == NULL)
+        return 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (lost_login(own->key, own->pins))
+        result = find_again(own->key, own->cert, own->pins, &found, &error);
+    Py_END_ALLOW_THREADS
+    if (result < 0) {
+        tls_nss_raise(st, TLS_NSS_ERROR, error,
+                      "logging in again to token '%s', which holds the client key, with the "
+                      "context's PIN", PK11_GetTokenName(own->key->pkcs11Slot));
+        return -1;
+    }
+    /* Connections made before keep their copies of the old key, so the
+     * hooks of handshakes still running never see it change. */
+    if (found != NULL) {
+        SECKEY_DestroyPrivateKey(own->key);
+        own->key = found;
+    }
+    if ((*for_connection = SECKEY_CopyPrivateKey(own->key)) == NULL) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "keeping the client key of token '%s'",
+                      PK11_GetTokenName(own->key->pkcs11Slot));
+        return -1;
+    }
+    return 0;
 }

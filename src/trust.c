@@ -253,12 +253,13 @@ tls_nss_client_auth_data_hook(void *arg, PRFileDesc *fd, CERTDistNames *ca_names
 {
     const tls_nss_peer_check *check = arg;
     const tls_nss_trust_policy *policy = check->policy;
+    const SECKEYPrivateKey *key = check->own_key != NULL ? check->own_key : policy->own.key;
 
-    if (policy->own.cert == NULL || policy->own.key == NULL)
+    if (policy->own.cert == NULL || key == NULL)
         return SECFailure; /* continue without a client certificate */
     /* NSS takes ownership of what it is handed. */
     *cert_out = CERT_DupCertificate(policy->own.cert);
-    *key_out = SECKEY_CopyPrivateKey(policy->own.key);
+    *key_out = SECKEY_CopyPrivateKey(key);
     if (*key_out == NULL) {
         CERT_DestroyCertificate(*cert_out);
         *cert_out = NULL;

@@ -360,6 +360,24 @@ def test_a_token_that_logs_out_is_logged_in_again_with_the_kept_pin(token, pki):
     assert result["pin_calls"] == [[TOKEN, False]]
 
 
+@pytest.mark.parametrize("pin_from", ["callback", "uri"])
+def test_a_client_key_in_a_token_survives_a_logout(token, pki, pin_from):
+    """The same for a client's own key: each connection starts after every
+    token was logged out, and the client still signs its CertificateVerify
+    with the key in the token."""
+    if pin_from == "callback":
+        leaf, pins = {"id": f"{TOKEN}:client"}, {"pin_answers": [PIN]}
+    else:
+        leaf, pins = {"id": uri(token=TOKEN, object="client", type="cert", q_pin_value=PIN)}, {}
+    result = run(token, "client", pki=str(pki.root), connections=3, logout_first=True,
+                 chains=[chain(leaf)], **pins)
+    for outcome in result["connections"]:
+        assert "error" not in outcome, outcome
+        assert outcome["echoed"] == "client from the token"[::-1] + "\n", outcome
+        assert "tls_nss test client" in outcome["server_output"], outcome
+    assert result["pin_calls"] == ([[TOKEN, False]] if pins else [])
+
+
 def test_a_uri_pin_logs_in_again_after_a_logout(token, pki):
     result = run(token, "serve", pki=str(pki.root), peers=["ours", "gnutls"],
                  chains=[chain({"id": uri(token=TOKEN, object="server", type="cert",

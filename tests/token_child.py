@@ -151,20 +151,32 @@ def serve(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def client(params: dict[str, Any]) -> dict[str, Any]:
-    _install_pin_callback(params)
+    """Connects to s_server, which demands a client certificate, once per
+    connection asked for (each to a new s_server, so none resumes), after
+    logging every token out first if asked."""
+    callback = _install_pin_callback(params)
     pki = Files(params["pki"])
     ctx = tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(
         certificate_chain=_chains(params)[0], trust_store=tls.TrustStore.from_file(pki.path("ca.pem")),
     ))
-    server = openssl_server(pki, "rsa", args=["-Verify", "1", "-verify_return_error",
-                                              "-CAfile", str(pki.path("ca.pem"))])
-    try:
-        with ctx.connect(("localhost", server.port)) as sock:
-            sock.sendall(b"client from the token\n")
-            echoed = sock.recv(100).decode()
-    finally:
-        output = server.output()
-    return {"ok": True, "echoed": echoed, "server_output": output}
+    connections = []
+    for _ in range(params.get("connections", 1)):
+        if params.get("logout_first"):
+            tls._nss.logout_all()   # as after an HSM failover
+        server = openssl_server(pki, "rsa", args=["-Verify", "1", "-verify_return_error",
+                                                  "-CAfile", str(pki.path("ca.pem"))])
+        outcome: dict[str, Any] = {}
+        try:
+            with ctx.connect(("localhost", server.port)) as sock:
+                sock.sendall(b"client from the token\n")
+                outcome["echoed"] = sock.recv(100).decode()
+        except tls.TLSError as e:
+            outcome["error"] = _error(e)
+        finally:
+            outcome["server_output"] = server.output()
+        connections.append(outcome)
+    return {"ok": True, **connections[0], "connections": connections,
+            "pin_calls": callback.calls if callback else []}
 
 
 def trust(params: dict[str, Any]) -> dict[str, Any]:
