@@ -48,6 +48,16 @@ configure_server_options(tls_nss_state *st, tls_nss_context *self, PRFileDesc *b
                       "setting up the server session cache");
         return -1;
     }
+    PRErrorCode sharing_error = tls_nss_ticket_key_sharing_error();
+    if (sharing_error != 0 &&
+        PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                         "this worker could not share the key that wraps session tickets "
+                         "with the other workers (%s: %s): its tickets resume only in it, "
+                         "unless a server certificate has an RSA key",
+                         PR_ErrorToName(sharing_error) ? PR_ErrorToName(sharing_error)
+                                                       : "unknown error",
+                         PR_ErrorToString(sharing_error, PR_LANGUAGE_I_DEFAULT)) < 0)
+        return -1;
 
     if (self->trust.verify) {
         if (set_option(st, base, SSL_REQUEST_CERTIFICATE, PR_TRUE,

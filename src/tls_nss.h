@@ -129,6 +129,10 @@ PyObject *tls_nss_prepare_workers(PyObject *module, PyObject *args, PyObject *kw
 /* The server session cache of this process, set up once: its own, or the
  * one it shares with the other workers. */
 SECStatus tls_nss_configure_server_session_cache(void);
+/* Once: why a worker could not share the key that wraps ticket keys (its
+ * tickets then resume only where they were issued, unless an RSA
+ * certificate's key wraps them), or 0. */
+PRErrorCode tls_nss_ticket_key_sharing_error(void);
 
 /* ---- cert_info.c ---- */
 

@@ -6,17 +6,144 @@
  * the worker that served it first. NSS can share both through memory the
  * workers inherit: the parent sets the cache up before it forks
  * (SSL_ConfigMPServerSIDCache), and each worker joins it where it would
- * otherwise make its own (SSL_InheritMPServerSIDCache). Ticket keys are
- * kept there, wrapped with the RSA key of a server certificate that every
- * worker configures. */
+ * otherwise make its own (SSL_InheritMPServerSIDCache).
+ *
+ * Ticket keys are kept there too, wrapped with an RSA key pair that every
+ * worker must hold. NSS takes the key of an RSA server certificate, so an
+ * EC-only server would leave each worker wrapping its own. The workers
+ * therefore share one wrapping key pair through memory they inherit from
+ * the parent: the first worker to need it generates it and leaves it there
+ * as PKCS#8, and the others import it (SSL_SetSessionTicketKeyPair). The
+ * memory is anonymous, seen only by the parent and its children, which
+ * share the session cache already. */
 #include "config.h"
 #include "tls_nss.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* The process that set the shared cache up, or 0: a process-wide fact, as
  * the cache is. */
 static pid_t prepared_by;
+
+typedef struct {
+    pthread_mutex_t lock;  /* process-shared, robust: a worker may die holding it */
+    size_t length;         /* of `der`: 0 until a worker has made the key; set last */
+    unsigned char der[4096];
+} shared_ticket_key;
+
+/* In the parent's memory, inherited by each worker; NULL if not prepared. */
+static shared_ticket_key *ticket_key;
+/* Why this process could not share the ticket key, or 0. */
+static PRErrorCode ticket_key_error;
+
+static int
+create_shared_ticket_key(void)
+{
+    pthread_mutexattr_t attributes;
+    void *memory = mmap(NULL, sizeof(shared_ticket_key), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int error;
+
+    if (memory == MAP_FAILED)
+        return errno;
+    if ((error = pthread_mutexattr_init(&attributes)) != 0) {
+        munmap(memory, sizeof(shared_ticket_key));
+        return error;
+    }
+    if ((error = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED)) != 0 ||
+        (error = pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST)) != 0 ||
+        (error = pthread_mutex_init(&((shared_ticket_key *)memory)->lock, &attributes)) != 0)
+        munmap(memory, sizeof(shared_ticket_key));
+    else
+        ticket_key = memory;
+    pthread_mutexattr_destroy(&attributes);
+    return error;
+}
+
+/* The first worker's part: a new RSA key pair, left in the shared memory
+ * for the others. NULL with NSS's error if it cannot be made or exported
+ * (a FIPS token keeps private keys in). */
+static SECKEYPrivateKey *
+make_ticket_key(PK11SlotInfo *slot, SECKEYPublicKey **pub)
+{
+    PK11RSAGenParams params = {.keySizeInBits = 2048, .pe = 65537};
+    SECKEYPrivateKey *priv = PK11_GenerateKeyPair(slot, CKM_RSA_PKCS_KEY_PAIR_GEN, &params, pub,
+                                                  PR_FALSE, PR_FALSE, NULL);
+    SECItem *der;
+
+    if (priv == NULL)
+        return NULL;
+    der = PK11_ExportDERPrivateKeyInfo(priv, NULL);
+    if (der != NULL && der->len <= sizeof(ticket_key->der)) {
+        memcpy(ticket_key->der, der->data, der->len);
+        ticket_key->length = der->len;
+        SECITEM_ZfreeItem(der, PR_TRUE);
+        return priv;
+    }
+    if (der != NULL) {
+        SECITEM_ZfreeItem(der, PR_TRUE);
+        PORT_SetError(SEC_ERROR_LIBRARY_FAILURE);
+    }
+    SECKEY_DestroyPublicKey(*pub);
+    SECKEY_DestroyPrivateKey(priv);
+    *pub = NULL;
+    return NULL;
+}
+
+static SECKEYPrivateKey *
+import_ticket_key(PK11SlotInfo *slot, SECKEYPublicKey **pub)
+{
+    SECItem der = {siBuffer, ticket_key->der, (unsigned int)ticket_key->length};
+    SECKEYPrivateKey *priv = NULL;
+
+    if (PK11_ImportDERPrivateKeyInfoAndReturnKey(slot, &der, NULL, NULL, PR_FALSE, PR_FALSE,
+                                                 KU_ALL, &priv, NULL) != SECSuccess)
+        return NULL;
+    if ((*pub = SECKEY_ConvertToPublicKey(priv)) == NULL) {
+        SECKEY_DestroyPrivateKey(priv);
+        return NULL;
+    }
+    return priv;
+}
+
+/* Makes or imports the shared wrapping key pair and configures it. Only a
+ * key pair every worker holds may be configured: one of this worker's own
+ * could not unwrap the ticket keys another worker left in the cache. */
+static SECStatus
+use_shared_ticket_key(void)
+{
+    SECKEYPublicKey *pub = NULL;
+    SECKEYPrivateKey *priv = NULL;
+    PK11SlotInfo *slot;
+    SECStatus rv = SECFailure;
+    int locked = pthread_mutex_lock(&ticket_key->lock);
+
+    if (locked == EOWNERDEAD) {
+        /* The worker that held it died; `length` is still 0 unless it had
+         * finished. */
+        locked = pthread_mutex_consistent(&ticket_key->lock);
+    }
+    if (locked != 0) {
+        PORT_SetError(SEC_ERROR_LIBRARY_FAILURE);
+        return SECFailure;
+    }
+    if ((slot = PK11_GetInternalSlot()) != NULL) {
+        priv = ticket_key->length == 0 ? make_ticket_key(slot, &pub)
+                                       : import_ticket_key(slot, &pub);
+        PK11_FreeSlot(slot);
+    }
+    if (priv != NULL)
+        rv = SSL_SetSessionTicketKeyPair(pub, priv);
+    pthread_mutex_unlock(&ticket_key->lock);
+    if (pub != NULL)
+        SECKEY_DestroyPublicKey(pub);
+    if (priv != NULL)
+        SECKEY_DestroyPrivateKey(priv);
+    return rv;
+}
 
 PyObject *
 tls_nss_prepare_workers(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -40,6 +167,8 @@ tls_nss_prepare_workers(PyObject *module, PyObject *args, PyObject *kwargs)
     if (prepared_by != 0)
         return tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
                              "preparing worker processes: this process did so already");
+    if (ticket_key == NULL && (errno = create_shared_ticket_key()) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
     Py_BEGIN_ALLOW_THREADS
     rv = SSL_ConfigMPServerSIDCache(max_sessions, 0, 0, NULL);
     Py_END_ALLOW_THREADS
@@ -55,7 +184,20 @@ tls_nss_configure_server_session_cache(void)
 {
     if (prepared_by == 0)
         return SSL_ConfigServerSessionIDCache(0, 0, 0, NULL);
-    if (getpid() == prepared_by)
-        return SECSuccess; /* the shared cache is this process's own */
-    return SSL_InheritMPServerSIDCache(NULL);
+    /* The parent's cache is its own; a worker joins it. */
+    if (getpid() != prepared_by && SSL_InheritMPServerSIDCache(NULL) != SECSuccess)
+        return SECFailure;
+    /* Without it, tickets are shared only by RSA servers, as NSS does. */
+    if (use_shared_ticket_key() != SECSuccess)
+        ticket_key_error = PR_GetError() ? PR_GetError() : SEC_ERROR_LIBRARY_FAILURE;
+    return SECSuccess;
+}
+
+PRErrorCode
+tls_nss_ticket_key_sharing_error(void)
+{
+    PRErrorCode error = ticket_key_error;
+
+    ticket_key_error = 0;
+    return error;
 }

@@ -209,13 +209,26 @@ def test_server_wrap_socket_bounds_a_silent_client(server_context):
     listener.close()
 
 
-def test_prefork_workers_share_sessions(pki):
+def test_prefork_parent_exits_when_a_worker_cannot_start(pki):
+    """A worker whose context fails (here: a key that does not match the
+    certificate) exits; the parent notices instead of waiting for it."""
+    done = subprocess.run(
+        [sys.executable, str(RECIPES / "prefork_server.py"), str(pki.path("ec.pem")),
+         str(pki.path("rsa.key")), "2"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 1, done
+    assert "only 0 of 2 workers started" in done.stderr, done.stderr
+    assert "ConfigurationError" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("key", ["rsa", "ec"])
+def test_prefork_workers_share_sessions(pki, key):
     """Four workers, each serving one connection: every connection after
     the first lands in another worker, and resumes the session the worker
-    before it issued (a ticket wrapped with the RSA key every worker has)."""
+    before it issued (a ticket whose keys every worker can unwrap), whether
+    the certificate's key is RSA or EC."""
     server = subprocess.Popen(
-        [sys.executable, str(RECIPES / "prefork_server.py"), str(pki.path("rsa.pem")),
-         str(pki.path("rsa.key")), "4"], stdout=subprocess.PIPE, text=True)
+        [sys.executable, str(RECIPES / "prefork_server.py"), str(pki.path(f"{key}.pem")),
+         str(pki.path(f"{key}.key")), "4"], stdout=subprocess.PIPE, text=True)
     port = int(server.stdout.readline())
     client = tls.NSSClientContext(tls.TLSClientConfiguration(trust_store=pki.trust()))
     seen = []

@@ -5,8 +5,10 @@ cache, so a client resumes in whichever worker accepts it.
 """
 
 import os
+import signal
 import socket
 import sys
+import traceback
 
 import tls_nss as tls
 
@@ -17,6 +19,7 @@ def worker(listener: socket.socket, cert: str, key: str, ready: int) -> None:
     context = tls.NSSServerContext(tls.TLSServerConfiguration(certificate_chain=[chain]))
     tls_listener = context.wrap_socket(listener)
     os.write(ready, b".")                  # tell the parent this worker can serve
+    os.close(ready)
     conn, _ = tls_listener.accept()
     with conn:
         conn.recv(100)
@@ -33,12 +36,23 @@ if __name__ == "__main__":
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:                       # one connection per worker, then exit
-            worker(listener, cert, key, ready_out)
+            try:
+                worker(listener, cert, key, ready_out)
+            except BaseException:
+                traceback.print_exc()
+                os._exit(1)
             os._exit(0)
         children.append(pid)
     listener.close()
-    for _ in range(workers):               # wait until every worker can serve
-        os.read(ready_in, 1)
+    os.close(ready_out)                    # a worker that dies closes its end too
+    ready = b""
+    while len(ready) < workers:            # wait until every worker can serve
+        got = os.read(ready_in, workers)
+        if not got:                        # all ends closed: some worker failed
+            for pid in children:
+                os.kill(pid, signal.SIGTERM)
+            sys.exit(f"only {len(ready)} of {workers} workers started")
+        ready += got
     print(port, flush=True)
     for pid in children:
         os.waitpid(pid, 0)

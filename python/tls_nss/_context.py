@@ -390,9 +390,10 @@ def prepare_workers(max_sessions: int = 10000) -> None:
 
     Call it in the parent, before anything starts NSS there, and then fork
     the workers: each makes its server contexts as usual, and a client that
-    resumes may land in any worker. Session tickets are shared when the
-    workers' contexts have an RSA certificate, whose key wraps the ticket
-    keys; session IDs (TLS 1.2) always are. An NSS extension to PEP 748.
+    resumes may land in any worker. Session IDs (TLS 1.2) and tickets are
+    shared, whatever the certificates' keys: the workers share an RSA key
+    pair that wraps the ticket keys, made by the first of them. An NSS
+    extension to PEP 748.
     """
     _nss.prepare_workers(max_sessions)
 
