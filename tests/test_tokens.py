@@ -360,6 +360,25 @@ def test_a_token_that_logs_out_is_logged_in_again_with_the_kept_pin(token, pki):
     assert result["pin_calls"] == [[TOKEN, False]]
 
 
+def test_a_refused_login_fails_that_connection_and_the_next_asks_again(token, pki):
+    """The token's PIN changes while the server runs. After a logout, the
+    kept PIN is refused: that connection fails with an error naming the
+    token, and the PIN is dropped. The next connection asks the callback,
+    which now gives the new PIN, and is served."""
+    new_pin = "7654"
+    result = run(token, "serve", pki=str(pki.root), peers=["ours", "openssl"],
+                 chains=[chain({"id": f"{TOKEN}:server"})], pin_answers=[PIN, new_pin],
+                 logout_first=True, change_pin=[TOKEN, PIN, new_pin])
+    refused, served = result["peers"]["ours"], result["peers"]["openssl"]
+    assert refused["returncode"] != 0, refused
+    assert len(refused["server_errors"]) == 1, refused
+    assert f"logging in again to token '{TOKEN}'" in refused["server_errors"][0], refused
+    assert served["returncode"] == 0, served
+    assert served["server_errors"] == [], served
+    assert "from the token's server" in served["server_data"], served
+    assert result["pin_calls"] == [[TOKEN, False], [TOKEN, False]]
+
+
 @pytest.mark.parametrize("pin_from", ["callback", "uri"])
 def test_a_client_key_in_a_token_survives_a_logout(token, pki, pin_from):
     """The same for a client's own key: each connection starts after every

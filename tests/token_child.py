@@ -121,32 +121,66 @@ def _peer_client(peer: str, port: int, pki: Files) -> dict[str, Any]:
     else:
         client = tls.NSS_IMPLEMENTATION.client_context(
             tls.TLSClientConfiguration(trust_store=tls.TrustStore.from_file(ca)))
-        with client.connect(("localhost", port)) as sock:
-            sock.sendall(b"from the token's server\n")
-            return {"returncode": 0, "stdout": sock.recv(100).decode(),
-                    "version": sock.negotiated_tls_version.value}
+        try:
+            with client.connect(("localhost", port)) as sock:
+                sock.sendall(b"from the token's server\n")
+                return {"returncode": 0, "stdout": sock.recv(100).decode(),
+                        "version": sock.negotiated_tls_version.value}
+        except tls.TLSError as e:
+            return {"returncode": 1, "error": _error(e)}
     done = run_client(argv, data=b"from the token's server\n")
     return {"returncode": done.returncode, "stdout": done.stdout.decode(),
             "stderr": done.stderr.decode()[-2000:]}
 
 
+def _change_pin(token: str, old: str, new: str) -> None:
+    """Changes the token's user PIN through the NSS this process runs, as
+    an administrator would: SoftHSM checks PINs against what the process
+    using it holds, so another process's change would not be seen here."""
+    import ctypes
+
+    with open("/proc/self/maps") as maps:
+        path = next(line.split()[-1] for line in maps if "/libnss3.so" in line)
+    nss = ctypes.CDLL(path)
+    nss.PK11_FindSlotByName.restype = ctypes.c_void_p
+    nss.PK11_FindSlotByName.argtypes = [ctypes.c_char_p]
+    nss.PK11_ChangePW.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    nss.PK11_FreeSlot.argtypes = [ctypes.c_void_p]
+    slot = nss.PK11_FindSlotByName(token.encode())
+    assert slot, f"no token {token!r}"
+    try:
+        assert nss.PK11_ChangePW(slot, old.encode(), new.encode()) == 0, "PK11_ChangePW failed"
+    finally:
+        nss.PK11_FreeSlot(slot)
+
+
 def serve(params: dict[str, Any]) -> dict[str, Any]:
+    """Serves each peer from one context; with "change_pin" [token, old,
+    new], the token's PIN changes after the context was made, and back
+    at the end."""
     callback = _install_pin_callback(params)
     pki = Files(params["pki"])
     ctx = _server_context(params)
     results: dict[str, Any] = {"ok": True, "peers": {},
                                "pin_calls": callback.calls if callback else []}
-    for peer in params["peers"]:
-        if params.get("logout_first"):
-            tls._nss.logout_all()   # as after an HSM failover
-        server = ThreadedServer(ctx, echo_once)
-        outcome = _peer_client(peer, server.port, pki)
-        server.join()
-        outcome["server_errors"] = [repr(e) for e in server.errors]
-        outcome["server_data"] = (
-            server.results[0]["data"].decode() if server.results else None
-        )
-        results["peers"][peer] = outcome
+    change = params.get("change_pin")
+    if change:
+        _change_pin(*change)
+    try:
+        for peer in params["peers"]:
+            if params.get("logout_first"):
+                tls._nss.logout_all()   # as after an HSM failover
+            server = ThreadedServer(ctx, echo_once)
+            outcome = _peer_client(peer, server.port, pki)
+            server.join()
+            outcome["server_errors"] = [repr(e) for e in server.errors]
+            outcome["server_data"] = (
+                server.results[0]["data"].decode() if server.results else None
+            )
+            results["peers"][peer] = outcome
+    finally:
+        if change:
+            _change_pin(change[0], change[2], change[1])
     return results
 
 
