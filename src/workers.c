@@ -24,6 +24,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* How long the lock poller thread is given to start before workers fork. */
+#define POLLER_SETTLE_MS 50
+
 /* The process that set the shared cache up, or 0: a process-wide fact, as
  * the cache is. */
 static pid_t prepared_by;
@@ -171,6 +174,12 @@ tls_nss_prepare_workers(PyObject *module, PyObject *args, PyObject *kwargs)
         return PyErr_SetFromErrno(PyExc_OSError);
     Py_BEGIN_ALLOW_THREADS
     rv = SSL_ConfigMPServerSIDCache(max_sessions, 0, 0, NULL);
+    /* NSS has just started its lock poller thread. A worker forked while
+     * that thread is still starting (allocating, registering with NSPR)
+     * would inherit whatever lock it held then, with no thread to release
+     * it; once started, it sleeps 30 s at a time. */
+    if (rv == SECSuccess)
+        PR_Sleep(PR_MillisecondsToInterval(POLLER_SETTLE_MS));
     Py_END_ALLOW_THREADS
     if (rv != SECSuccess)
         return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(),

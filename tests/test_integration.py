@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -209,6 +211,15 @@ def test_server_wrap_socket_bounds_a_silent_client(server_context):
     listener.close()
 
 
+def _line_within(stream, seconds: float) -> str:
+    """The next line of a child's output, or TimeoutError: a parent or
+    worker that hangs fails the test instead of stalling it."""
+    ready, _, _ = select.select([stream], [], [], seconds)
+    if not ready:
+        raise TimeoutError(f"no line within {seconds} s")
+    return stream.readline()
+
+
 def test_prefork_parent_exits_when_a_worker_cannot_start(pki):
     """A worker whose context fails (here: a key that does not match the
     certificate) exits; the parent notices instead of waiting for it."""
@@ -228,15 +239,21 @@ def test_prefork_workers_share_sessions(pki, key):
     the certificate's key is RSA or EC."""
     server = subprocess.Popen(
         [sys.executable, str(RECIPES / "prefork_server.py"), str(pki.path(f"{key}.pem")),
-         str(pki.path(f"{key}.key")), "4"], stdout=subprocess.PIPE, text=True)
-    port = int(server.stdout.readline())
-    client = tls.NSSClientContext(tls.TLSClientConfiguration(trust_store=pki.trust()))
+         str(pki.path(f"{key}.key")), "4"], stdout=subprocess.PIPE, text=True,
+        start_new_session=True)
     seen = []
-    for _ in range(4):
-        with client.connect(("localhost", port)) as sock:
-            sock.sendall(b"hello")
-            served_by = sock.recv(100)
-            seen.append((served_by, sock.session_reused))
-    assert server.wait(TIMEOUT) == 0
+    try:
+        port = int(_line_within(server.stdout, TIMEOUT))
+        client = tls.NSSClientContext(tls.TLSClientConfiguration(trust_store=pki.trust()))
+        for _ in range(4):
+            with client.connect(("localhost", port)) as sock:
+                sock.sendall(b"hello")
+                served_by = sock.recv(100)
+                seen.append((served_by, sock.session_reused))
+        assert server.wait(TIMEOUT) == 0
+    finally:
+        if server.poll() is None:               # the parent and its workers
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
     assert len({served_by for served_by, _ in seen}) == 4      # four workers
     assert [resumed for _, resumed in seen] == [False, True, True, True], seen
