@@ -4,11 +4,11 @@
  * application's C_Logout on a shared token), PKCS#11 invalidates every
  * handle to its private objects, and they stay invalid after a new login.
  * The keys NSS holds for a context are such handles. So before a
- * connection is made, a token that has lost its login is logged in again
- * with the context's PIN (pins.c keeps the one that worked), and each of
- * its keys is found again: a server's are configured afresh on its models,
- * a client's replaces the one its auth hook hands over. Connections
- * already made keep what they have. */
+ * connection is made, each key the token no longer knows by its handle is
+ * found again, after logging the token in again with the context's PIN if
+ * it needs it (pins.c keeps the one that worked): a server's are
+ * configured afresh on its models, a client's replaces the one its auth
+ * hook hands over. Connections already made keep what they have. */
 #include "config.h"
 #include "tls_nss.h"
 
@@ -18,11 +18,19 @@ in_a_token(const SECKEYPrivateKey *key)
     return key != NULL && key->pkcs11Slot != NULL && !PK11_IsInternal(key->pkcs11Slot);
 }
 
-/* Whether the token holding `key` needs a login it no longer has. */
+/* Whether the token no longer knows `key` by its handle. The token's
+ * login state cannot say: after a logout, the first context to log the
+ * token in again leaves every other context's handles to its keys
+ * invalid. One C_GetAttributeValue on the handle can. */
 static PRBool
-lost_login(const SECKEYPrivateKey *key, tls_nss_pin_source *pins)
+lost(SECKEYPrivateKey *key)
 {
-    return PK11_NeedLogin(key->pkcs11Slot) && !PK11_IsLoggedIn(key->pkcs11Slot, pins);
+    SECItem type = {siBuffer, NULL, 0};
+
+    if (PK11_ReadRawAttribute(PK11_TypePrivKey, key, CKA_KEY_TYPE, &type) != SECSuccess)
+        return PR_TRUE;
+    SECITEM_FreeItem(&type, PR_FALSE);
+    return PR_FALSE;
 }
 
 int
@@ -100,34 +108,21 @@ configure_again(tls_nss_state *st, tls_nss_token_key *kept, SECKEYPrivateKey *fo
 int
 tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups)
 {
-    Py_ssize_t count = groups->token_key_count;
-    PRBool *lost;
     int result = 0;
 
-    if (count == 0)
-        return 0;
-    if ((lost = PyMem_Calloc(count, sizeof(PRBool))) == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    /* First which tokens forgot their login, before any is logged in again:
-     * afterwards every key of such a token is stale, whatever its login
-     * says. */
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < count; i++) {
-        tls_nss_token_key *kept = &groups->token_keys[i];
-        lost[i] = lost_login(kept->key, kept->pins);
-    }
-    Py_END_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < count && result == 0; i++) {
+    for (Py_ssize_t i = 0; i < groups->token_key_count && result == 0; i++) {
         tls_nss_token_key *kept = &groups->token_keys[i];
         SECKEYPrivateKey *found = NULL;
         PRErrorCode error = 0;
-        if (!lost[i])
-            continue;
+        PRBool stale;
+
         Py_BEGIN_ALLOW_THREADS
-        result = find_again(kept->key, kept->cert, kept->pins, &found, &error);
+        stale = lost(kept->key);
+        if (stale)
+            result = find_again(kept->key, kept->cert, kept->pins, &found, &error);
         Py_END_ALLOW_THREADS
+        if (!stale)
+            continue;
         if (result < 0)
             tls_nss_raise(st, TLS_NSS_ERROR, error,
                           "logging in again to token '%s', which holds a server key, with "
@@ -135,7 +130,6 @@ tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups)
         else
             result = configure_again(st, kept, found);
     }
-    PyMem_Free(lost);
     return result;
 }
 
@@ -151,7 +145,7 @@ tls_nss_token_keys_refresh_own(tls_nss_state *st, tls_nss_chain *own,
     if (!in_a_token(own->key) || own->pins == NULL)
         return 0;
     Py_BEGIN_ALLOW_THREADS
-    if (lost_login(own->key, own->pins))
+    if (lost(own->key))
         result = find_again(own->key, own->cert, own->pins, &found, &error);
     Py_END_ALLOW_THREADS
     if (result < 0) {

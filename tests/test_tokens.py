@@ -360,6 +360,19 @@ def test_a_token_that_logs_out_is_logged_in_again_with_the_kept_pin(token, pki):
     assert result["pin_calls"] == [[TOKEN, False]]
 
 
+def test_every_context_finds_its_keys_again_after_one_logout(token, pki):
+    """Two contexts with keys in one token, one logout: the first context's
+    connection logs the token in again, and the second context, which then
+    finds the token logged in, must still find its own key again, as its
+    handle died with the logout."""
+    result = run(token, "serve", pki=str(pki.root), peers=["ours", "openssl"], contexts=2,
+                 chains=[chain({"id": f"{TOKEN}:server"})], pin_answers=[PIN],
+                 logout_once=True)
+    for peer, outcome in result["peers"].items():
+        assert outcome["returncode"] == 0, (peer, outcome)
+        assert outcome["server_errors"] == [], (peer, outcome)
+
+
 def test_a_refused_login_fails_that_connection_and_the_next_asks_again(token, pki):
     """The token's PIN changes while the server runs. After a logout, the
     kept PIN is refused: that connection fails with an error naming the

@@ -155,22 +155,24 @@ def _change_pin(token: str, old: str, new: str) -> None:
 
 
 def serve(params: dict[str, Any]) -> dict[str, Any]:
-    """Serves each peer from one context; with "change_pin" [token, old,
-    new], the token's PIN changes after the context was made, and back
-    at the end."""
+    """Serves each peer in turn from one of "contexts" (1) contexts made
+    alike; "logout_first" logs every token out before each peer,
+    "logout_once" before the first. With "change_pin" [token, old, new],
+    the token's PIN changes after the contexts were made, and back at the
+    end."""
     callback = _install_pin_callback(params)
     pki = Files(params["pki"])
-    ctx = _server_context(params)
+    contexts = [_server_context(params) for _ in range(params.get("contexts", 1))]
     results: dict[str, Any] = {"ok": True, "peers": {},
                                "pin_calls": callback.calls if callback else []}
     change = params.get("change_pin")
     if change:
         _change_pin(*change)
     try:
-        for peer in params["peers"]:
-            if params.get("logout_first"):
+        for number, peer in enumerate(params["peers"]):
+            if params.get("logout_first") or (params.get("logout_once") and number == 0):
                 tls._nss.logout_all()   # as after an HSM failover
-            server = ThreadedServer(ctx, echo_once)
+            server = ThreadedServer(contexts[number % len(contexts)], echo_once)
             outcome = _peer_client(peer, server.port, pki)
             server.join()
             outcome["server_errors"] = [repr(e) for e in server.errors]
