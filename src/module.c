@@ -253,6 +253,10 @@ module_exec(PyObject *module)
     Py_DECREF(ident);
     if (PyErr_Occurred())
         return -1;
+    if ((st->token_keys_lock = PyThread_allocate_lock()) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
     return 0;
 }
 
@@ -289,7 +293,13 @@ module_clear(PyObject *module)
 static void
 module_free(void *module)
 {
+    tls_nss_state *st = PyModule_GetState((PyObject *)module);
+
     module_clear((PyObject *)module);
+    if (st->token_keys_lock != NULL) {
+        PyThread_free_lock(st->token_keys_lock);
+        st->token_keys_lock = NULL;
+    }
 }
 
 static PyModuleDef_Slot module_slots[] = {

@@ -73,6 +73,13 @@ typedef struct {
     PyObject *tls_version;
     /* threading.main_thread().ident: where signal handlers run. */
     unsigned long main_thread;
+    /* Held while keys in tokens are checked and found again (token_keys.c),
+     * which runs without the GIL; by the thread `token_keys_owner`, which
+     * may take it again (a PIN callback may connect). Both read and
+     * written holding the GIL. */
+    PyThread_type_lock token_keys_lock;
+    unsigned long token_keys_owner;
+    int token_keys_depth;
 } tls_nss_state;
 
 static inline tls_nss_state *

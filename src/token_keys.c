@@ -74,6 +74,35 @@ tls_nss_token_keys_free(tls_nss_name_groups *groups)
     groups->token_key_count = 0;
 }
 
+/* One thread at a time checks and replaces keys: another, running without
+ * the GIL, could otherwise still be using a key this one destroys, and
+ * would find it again twice. Waits without the GIL, which the holder may
+ * need to finish. */
+static void
+hold(tls_nss_state *st)
+{
+    unsigned long me = PyThread_get_thread_ident();
+
+    if (st->token_keys_depth > 0 && st->token_keys_owner == me) {
+        st->token_keys_depth++;
+        return;
+    }
+    if (!PyThread_acquire_lock(st->token_keys_lock, NOWAIT_LOCK)) {
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(st->token_keys_lock, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+    st->token_keys_owner = me;
+    st->token_keys_depth = 1;
+}
+
+static void
+let_go(tls_nss_state *st)
+{
+    if (--st->token_keys_depth == 0)
+        PyThread_release_lock(st->token_keys_lock);
+}
+
 /* Logs in again to the token of `key` and finds the key of `cert` again,
  * into `*found`; 0, or -1 with `*error` set. Each step may be a round trip
  * to an HSM: runs without the GIL. */
@@ -110,6 +139,9 @@ tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups)
 {
     int result = 0;
 
+    if (groups->token_key_count == 0)
+        return 0;
+    hold(st);
     for (Py_ssize_t i = 0; i < groups->token_key_count && result == 0; i++) {
         tls_nss_token_key *kept = &groups->token_keys[i];
         SECKEYPrivateKey *found = NULL;
@@ -130,6 +162,7 @@ tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups)
         else
             result = configure_again(st, kept, found);
     }
+    let_go(st);
     return result;
 }
 
@@ -144,6 +177,7 @@ tls_nss_token_keys_refresh_own(tls_nss_state *st, tls_nss_chain *own,
     *for_connection = NULL;
     if (!in_a_token(own->key) || own->pins == NULL)
         return 0;
+    hold(st);
     Py_BEGIN_ALLOW_THREADS
     if (lost(own->key))
         result = find_again(own->key, own->cert, own->pins, &found, &error);
@@ -152,7 +186,7 @@ tls_nss_token_keys_refresh_own(tls_nss_state *st, tls_nss_chain *own,
         tls_nss_raise(st, TLS_NSS_ERROR, error,
                       "logging in again to token '%s', which holds the client key, with the "
                       "context's PIN", PK11_GetTokenName(own->key->pkcs11Slot));
-        return -1;
+        goto done;
     }
     /* Connections made before keep their copies of the old key, so the
      * hooks of handshakes still running never see it change. */
@@ -163,7 +197,9 @@ tls_nss_token_keys_refresh_own(tls_nss_state *st, tls_nss_chain *own,
     if ((*for_connection = SECKEY_CopyPrivateKey(own->key)) == NULL) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "keeping the client key of token '%s'",
                       PK11_GetTokenName(own->key->pkcs11Slot));
-        return -1;
+        result = -1;
     }
-    return 0;
+done:
+    let_go(st);
+    return result;
 }

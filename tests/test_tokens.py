@@ -373,6 +373,16 @@ def test_every_context_finds_its_keys_again_after_one_logout(token, pki):
         assert outcome["server_errors"] == [], (peer, outcome)
 
 
+def test_connections_started_together_after_a_logout_find_the_key_once(token, pki):
+    """Eight client connections start at once after a logout: one finds the
+    key again while the others wait for it, and all of them sign with it."""
+    result = run(token, "client", pki=str(pki.root), threads=8,
+                 chains=[chain({"id": f"{TOKEN}:client"})], pin_answers=[PIN])
+    for outcome in result["connections"]:
+        assert outcome == {"echoed": "client from the token"[::-1] + "\n"}, outcome
+    assert result["pin_calls"] == [[TOKEN, False]]
+
+
 def test_a_refused_login_fails_that_connection_and_the_next_asks_again(token, pki):
     """The token's PIN changes while the server runs. After a logout, the
     kept PIN is refused: that connection fails with an error naming the

@@ -186,15 +186,47 @@ def serve(params: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def _concurrent_clients(ctx: tls.NSSClientContext, pki: Files, threads: int) -> list[Any]:
+    """After a logout, `threads` connections at once to one s_server that
+    demands a client certificate: each finds the key gone as it starts."""
+    import threading
+
+    tls._nss.logout_all()
+    server = openssl_server(pki, "rsa", args=["-Verify", "1", "-verify_return_error",
+                                              "-CAfile", str(pki.path("ca.pem")),
+                                              "-naccept", str(threads)])
+    outcomes: list[Any] = [None] * threads
+
+    def one(number: int) -> None:
+        try:
+            with ctx.connect(("localhost", server.port)) as sock:
+                sock.sendall(b"client from the token\n")
+                outcomes[number] = {"echoed": sock.recv(100).decode()}
+        except tls.TLSError as e:
+            outcomes[number] = {"error": _error(e)}
+
+    workers = [threading.Thread(target=one, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    server.output()
+    return outcomes
+
+
 def client(params: dict[str, Any]) -> dict[str, Any]:
     """Connects to s_server, which demands a client certificate, once per
     connection asked for (each to a new s_server, so none resumes), after
-    logging every token out first if asked."""
+    logging every token out first if asked; or, with "threads", that many
+    at once after one logout."""
     callback = _install_pin_callback(params)
     pki = Files(params["pki"])
     ctx = tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(
         certificate_chain=_chains(params)[0], trust_store=tls.TrustStore.from_file(pki.path("ca.pem")),
     ))
+    if params.get("threads"):
+        return {"ok": True, "connections": _concurrent_clients(ctx, pki, params["threads"]),
+                "pin_calls": callback.calls if callback else []}
     connections = []
     for _ in range(params.get("connections", 1)):
         if params.get("logout_first"):
