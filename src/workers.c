@@ -102,6 +102,11 @@ import_ticket_key(PK11SlotInfo *slot, SECKEYPublicKey **pub)
     SECItem der = {siBuffer, ticket_key->der, (unsigned int)ticket_key->length};
     SECKEYPrivateKey *priv = NULL;
 
+    /* Another process wrote it: its length is checked like a peer's. */
+    if (ticket_key->length > sizeof(ticket_key->der)) {
+        PORT_SetError(SEC_ERROR_BAD_DER);
+        return NULL;
+    }
     if (PK11_ImportDERPrivateKeyInfoAndReturnKey(slot, &der, NULL, NULL, PR_FALSE, PR_FALSE,
                                                  KU_ALL, &priv, NULL) != SECSuccess)
         return NULL;
