@@ -484,10 +484,11 @@ typedef struct {
 int tls_nss_token_keys_add(tls_nss_name_groups *groups, PRFileDesc *model,
                            const tls_nss_chain *chain, SSLAuthType auth);
 void tls_nss_token_keys_free(tls_nss_name_groups *groups);
-/* Before a server connection is made: each token holding a key that has
- * forgotten its login (an HSM failover, a timeout) is logged in again
- * with the context's PIN, and its keys are found and configured afresh.
- * -1 with a TLSError naming the token if that fails. */
+/* Before a server connection is made: each key its token no longer knows
+ * by its handle (after a logout: an HSM failover, a timeout) is found
+ * again, the token logged in again with the context's PIN if it needs it,
+ * and configured afresh. -1 with a TLSError naming the token if that
+ * fails. */
 int tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups);
 /* Before a client connection is made: the same for the context's own key,
  * `own`, then a copy of it into `*for_connection` when it stays in a

@@ -74,10 +74,10 @@ tls_nss_token_keys_free(tls_nss_name_groups *groups)
     groups->token_key_count = 0;
 }
 
-/* One thread at a time checks and replaces keys: another, running without
- * the GIL, could otherwise still be using a key this one destroys, and
- * would find it again twice. Waits without the GIL, which the holder may
- * need to finish. */
+/* One thread at a time checks and replaces keys: otherwise another,
+ * running without the GIL, could still be reading a key this one destroys,
+ * and both would log in and find it again. Waits without the GIL, which
+ * the holder may need to finish. */
 static void
 hold(tls_nss_state *st)
 {
