@@ -211,42 +211,168 @@ check_importable(tls_nss_state *st, key_format format, const char *pem_label, co
     }
 }
 
-/* Imports the key into NSS's internal slot as a session object, never a
- * permanent one: nothing reaches the disk, and the key is gone when the
- * last context using it is. */
+/* What unwrapping a PKCS#8 key needs to know of it: its PKCS#11 type, and
+ * its public value (an RSA modulus, an EC point), from which NSS makes the
+ * key's CKA_ID and which its token keeps beside an EC key. Returns 0, or
+ * -1 with a ConfigurationError set. */
+static int
+describe_pkcs8(tls_nss_state *st, PLArenaPool *arena, const SECItem *der,
+               CK_KEY_TYPE *key_type, SECItem *public_value, const char *what)
+{
+    SECKEYPrivateKeyInfo pki;
+
+    memset(&pki, 0, sizeof(pki));
+    if (SEC_QuickDERDecodeItem(arena, &pki, SECKEY_PrivateKeyInfoTemplate, der) != SECSuccess) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                      "decoding %s as a PKCS#8 private key", what);
+        return -1;
+    }
+    switch (SECOID_GetAlgorithmTag(&pki.algorithm)) {
+    case SEC_OID_PKCS1_RSA_ENCRYPTION:
+    case SEC_OID_PKCS1_RSA_PSS_SIGNATURE: {
+        pkcs1_rsa_private_key rsa;
+        memset(&rsa, 0, sizeof(rsa));
+        if (SEC_QuickDERDecodeItem(arena, &rsa, pkcs1_rsa_private_key_template,
+                                   &pki.privateKey) != SECSuccess) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                          "decoding the RSA private key in %s", what);
+            return -1;
+        }
+        *key_type = CKK_RSA;
+        *public_value = rsa.fields[1];
+        /* The modulus as an unsigned number, as NSS takes it. */
+        while (public_value->len > 1 && public_value->data[0] == 0) {
+            public_value->data++;
+            public_value->len--;
+        }
+        return 0;
+    }
+    case SEC_OID_ANSIX962_EC_PUBLIC_KEY: {
+        sec1_ec_private_key ec;
+        memset(&ec, 0, sizeof(ec));
+        if (SEC_QuickDERDecodeItem(arena, &ec, sec1_ec_private_key_template,
+                                   &pki.privateKey) != SECSuccess) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                          "decoding the EC private key in %s", what);
+            return -1;
+        }
+        if (ec.public_value.len == 0) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                          "loading %s: the EC private key does not carry its public key; "
+                          "write it again with one (openssl ec -in KEY -out KEY)", what);
+            return -1;
+        }
+        *key_type = CKK_EC;
+        *public_value = ec.public_value;
+        public_value->len = (public_value->len + 7) / 8; /* a BIT STRING counts bits */
+        return 0;
+    }
+    default: {
+        SECOidData *oid = SECOID_FindOID(&pki.algorithm.algorithm);
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                      "loading %s: %s keys are not supported; use RSA or ECDSA", what,
+                      oid && oid->desc ? oid->desc : "these");
+        return -1;
+    }
+    }
+}
+
+/* What the key may do once in the token: what KU_ALL gave a direct import. */
+static CK_ATTRIBUTE_TYPE rsa_key_usage[] = {CKA_SIGN, CKA_DECRYPT, CKA_UNWRAP, CKA_SIGN_RECOVER};
+static CK_ATTRIBUTE_TYPE ec_key_usage[] = {CKA_SIGN, CKA_DERIVE};
+
+/* Brings a PKCS#8 key into NSS's internal token the one way its FIPS mode
+ * accepts, and so the way both modes take: a token refuses private keys
+ * created from raw values, so the key is encrypted under a fresh AES key
+ * generated inside the token and unwrapped there, as NSS's own PKCS#12
+ * import does. The key becomes a sensitive session object: nothing reaches
+ * the disk, it cannot be read back, and it is gone with the last context
+ * that uses it. The wrapping key lives only for this call. */
+static SECKEYPrivateKey *
+unwrap_into_token(tls_nss_state *st, const SECItem *pkcs8, CK_KEY_TYPE key_type,
+                  SECItem *public_value, const char *what)
+{
+    const CK_MECHANISM_TYPE mechanism = CKM_AES_CBC_PAD;
+    unsigned char iv_bytes[16];
+    SECItem iv = {siBuffer, iv_bytes, sizeof(iv_bytes)};
+    SECItem *params = NULL;
+    PK11SymKey *wrapping_key = NULL;
+    SECItem wrapped = {siBuffer, NULL, 0};
+    SECKEYPrivateKey *key = NULL;
+    PK11SlotInfo *slot;
+    const char *doing = "opening NSS's internal token";
+    PRErrorCode error = 0;
+
+    /* Padding adds at most one block. */
+    if (pkcs8->len > UINT_MAX - sizeof(iv_bytes)) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0, "loading %s: it is too large", what);
+        return NULL;
+    }
+    wrapped.data = PORT_Alloc(pkcs8->len + sizeof(iv_bytes));
+    if (wrapped.data == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if ((slot = PK11_GetInternalSlot()) == NULL)
+        goto failed;
+    doing = "generating the key that carries it into the token";
+    if (PK11_GenerateRandom(iv_bytes, sizeof(iv_bytes)) != SECSuccess)
+        goto failed;
+    if ((params = PK11_ParamFromIV(mechanism, &iv)) == NULL)
+        goto failed;
+    if ((wrapping_key = PK11_KeyGen(slot, CKM_AES_KEY_GEN, NULL, 32, NULL)) == NULL)
+        goto failed;
+    doing = "wrapping it for the token";
+    if (PK11_Encrypt(wrapping_key, mechanism, params, wrapped.data, &wrapped.len,
+                     pkcs8->len + sizeof(iv_bytes), pkcs8->data, pkcs8->len) != SECSuccess)
+        goto failed;
+    doing = "unwrapping it inside the token";
+    key = PK11_UnwrapPrivKey(slot, wrapping_key, mechanism, params, &wrapped, NULL, public_value,
+                             PR_FALSE, PR_TRUE, key_type,
+                             key_type == CKK_RSA ? rsa_key_usage : ec_key_usage,
+                             key_type == CKK_RSA ? PR_ARRAY_SIZE(rsa_key_usage)
+                                                 : PR_ARRAY_SIZE(ec_key_usage),
+                             NULL);
+failed:
+    if (key == NULL)
+        error = PR_GetError();
+    if (wrapping_key)
+        PK11_FreeSymKey(wrapping_key);
+    if (params)
+        SECITEM_FreeItem(params, PR_TRUE);
+    if (slot)
+        PK11_FreeSlot(slot);
+    PORT_Free(wrapped.data);
+    if (key == NULL)
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error, "loading %s: %s", what, doing);
+    return key;
+}
+
+/* Imports a PKCS#8, PKCS#1 or SEC1 key, PKCS#1 and SEC1 first wrapped as
+ * PKCS#8, the one form a token unwraps. */
 static SECKEYPrivateKey *
 import_key(tls_nss_state *st, PLArenaPool *arena, key_format format, SECItem *der,
            const char *what)
 {
-    SECKEYPrivateKeyInfo wrapped;
-    SECKEYPrivateKey *key = NULL;
-    PK11SlotInfo *slot = PK11_GetInternalSlot();
-    SECStatus rv;
+    SECKEYPrivateKeyInfo pki;
+    SECItem *pkcs8 = der;
 
-    if (slot == NULL) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "opening NSS's internal slot");
+    if (format != KEY_PKCS8) {
+        if (wrap_as_pkcs8(st, arena, format, der, &pki, what) < 0)
+            return NULL;
+        pkcs8 = SEC_ASN1EncodeItem(arena, NULL, &pki, SECKEY_PrivateKeyInfoTemplate);
+        if (pkcs8 == NULL) {
+            tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(), "wrapping %s as PKCS#8",
+                          what);
+            return NULL;
+        }
+    }
+    CK_KEY_TYPE key_type;
+    SECItem public_value;
+    if (describe_pkcs8(st, arena, pkcs8, &key_type, &public_value, what) < 0)
         return NULL;
-    }
-    if (format == KEY_PKCS8) {
-        rv = PK11_ImportDERPrivateKeyInfoAndReturnKey(slot, der, NULL, NULL, PR_FALSE,
-                                                      PR_TRUE, KU_ALL, &key, NULL);
-    }
-    else if (wrap_as_pkcs8(st, arena, format, der, &wrapped, what) < 0) {
-        PK11_FreeSlot(slot);
-        return NULL;
-    }
-    else {
-        rv = PK11_ImportPrivateKeyInfoAndReturnKey(slot, &wrapped, NULL, NULL, PR_FALSE,
-                                                   PR_TRUE, KU_ALL, &key, NULL);
-    }
-    if (rv != SECSuccess || key == NULL) {
-        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(), "importing %s into NSS", what);
-        if (key != NULL)
-            SECKEY_DestroyPrivateKey(key);
-        key = NULL;
-    }
-    PK11_FreeSlot(slot);
-    return key;
+    /* The arena, where the encoded copy is, is wiped when it is freed. */
+    return unwrap_into_token(st, pkcs8, key_type, &public_value, what);
 }
 
 SECKEYPrivateKey *
