@@ -99,7 +99,8 @@ choose_name_group(PRFileDesc *fd, const SECItem *names, PRUint32 count, void *ar
             if (g == 0)
                 return (PRInt32)i; /* the connection has group 0 already */
             if (SSL_ReconfigFD(ctx->groups.items[g].model, fd) == NULL ||
-                install_hooks(conn, fd, PR_TRUE) != SECSuccess)
+                install_hooks(conn, fd, PR_TRUE) != SECSuccess ||
+                tls_nss_conn_restore_client_groups(conn, fd) != SECSuccess)
                 return SSL_SNI_SEND_ALERT;
             return (PRInt32)i;
         }
@@ -123,7 +124,7 @@ tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s", conn->peer);
         return -1;
     }
-    if (tls_nss_keylog_attach(st, conn) < 0)
+    if (tls_nss_keylog_attach(st, conn) < 0 || tls_nss_conn_watch_hello(conn, as_server) < 0)
         return -1;
     if (!as_server &&
         tls_nss_token_keys_refresh_own(st, &conn->ctx->trust.own, &conn->check.own_key) < 0)
@@ -414,6 +415,7 @@ conn_dealloc(tls_nss_conn *conn)
         conn->fd = NULL;
     }
     PyMem_Free(conn->check.hostname);
+    tls_nss_conn_forget_hello(conn);
     if (conn->check.verified_chain != NULL)
         CERT_DestroyCertList(conn->check.verified_chain);
     if (conn->check.own_key != NULL)

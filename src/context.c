@@ -79,17 +79,36 @@ configure_server_options(tls_nss_state *st, tls_nss_context *self, PRFileDesc *b
                       "renegotiation");
 }
 
-/* A client whose first group is the hybrid X25519MLKEM768 would send only
+/* Every model names its groups itself: those the policy allows and NSS's
+ * token can do, in NSS's order. A server then never picks a group beyond
+ * the policy, even one a client offers, and SNI can restore the list after
+ * switching models (connection.c).
+ *
+ * A client whose first group is the hybrid X25519MLKEM768 would send only
  * its key share, and every server without it would answer with a
  * HelloRetryRequest, costing a round trip and a wasted ML-KEM key. The
  * x25519 share goes beside it; NSS takes it from the hybrid's own X25519
  * key pair, so it costs no key generation. */
 static int
-configure_key_shares(tls_nss_state *st, PRFileDesc *base)
+configure_groups(tls_nss_state *st, PRFileDesc *base, PRBool is_server)
 {
+    SSLNamedGroup usable[TLS_NSS_MAX_GROUPS];
+    unsigned int count = tls_nss_usable_groups(usable, PR_ARRAY_SIZE(usable));
+
+    if (count == 0) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
+                      "configuring key exchange: the crypto policy leaves no group that "
+                      "NSS can use%s", PK11_IsFIPS() ? " in FIPS mode" : "");
+        return -1;
+    }
+    if (SSL_NamedGroupConfig(base, usable, count) != SECSuccess) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                      "configuring the key exchange groups");
+        return -1;
+    }
 #if HAVE_DECL_SSL_GRP_KEM_MLKEM768X25519 && HAVE_DECL_SEC_OID_MLKEM768X25519
-    if (tls_nss_policy_allows_group(ssl_grp_kem_mlkem768x25519) &&
-        tls_nss_policy_allows_group(ssl_grp_ec_curve25519) &&
+    if (!is_server && usable[0] == ssl_grp_kem_mlkem768x25519 &&
+        tls_nss_group_usable(ssl_grp_ec_curve25519) &&
         SSL_SendAdditionalKeyShares(base, 1) != SECSuccess) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
                       "offering an x25519 key share beside X25519MLKEM768");
@@ -170,8 +189,8 @@ build_base_model(tls_nss_state *st, tls_nss_context *self, const tls_nss_setting
         (!self->is_server &&
          set_option(st, base, SSL_ENABLE_OCSP_STAPLING, PR_TRUE, "OCSP stapling") < 0) ||
         tls_nss_settings_apply(st, settings, base) < 0 ||
-        (self->is_server ? configure_server_options(st, self, base)
-                         : configure_key_shares(st, base)) < 0) {
+        configure_groups(st, base, self->is_server) < 0 ||
+        (self->is_server && configure_server_options(st, self, base) < 0)) {
         PR_Close(base);
         return NULL;
     }

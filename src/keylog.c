@@ -14,19 +14,6 @@
 /* record header (5), handshake header (4), legacy_version (2), random (32) */
 enum { RECORD_HANDSHAKE = 22, CLIENT_HELLO = 1, RANDOM_OFFSET = 11, RANDOM_LENGTH = 32 };
 
-void
-tls_nss_conn_observe_hello(tls_nss_conn *conn, const void *bytes, size_t n, PRBool outgoing)
-{
-    /* The ClientHello goes out of a client and into a server. */
-    if (conn->ctx == NULL || conn->ctx->keylog_fd < 0 || outgoing == conn->ctx->is_server ||
-        conn->hello_length >= sizeof(conn->hello))
-        return;
-    size_t room = sizeof(conn->hello) - conn->hello_length;
-    size_t take = n < room ? n : room;
-    memcpy(conn->hello + conn->hello_length, bytes, take);
-    conn->hello_length += take;
-}
-
 /* The Key Log Format's name for a secret, or NULL for none it has. */
 static const char *
 secret_label(PRUint16 epoch, PRBool clients_secret, char *buf, size_t size)

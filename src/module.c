@@ -53,6 +53,24 @@ policy_report(PyObject *module, PyObject *unused)
 }
 
 static PyObject *
+cipher_suite_name(PyObject *module, PyObject *arg)
+{
+    long id = PyLong_AsLong(arg);
+    SSLCipherSuiteInfo info;
+
+    if (id == -1 && PyErr_Occurred())
+        return NULL;
+    if (id < 0 || id > 0xffff) {
+        PyErr_Format(PyExc_ValueError, "a cipher suite id is 16 bits, not %ld", id);
+        return NULL;
+    }
+    const char *name = tls_nss_suite_name((PRUint16)id, &info);
+    if (name == NULL)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(name);
+}
+
+static PyObject *
 features(PyObject *module, PyObject *unused)
 {
     return tls_nss_features();
@@ -143,7 +161,10 @@ static PyMethodDef module_methods[] = {
      "tokens()\n--\n\nThe present PKCS#11 tokens and the certificates they show "
      "without a login."},
     {"policy_report", policy_report, METH_NOARGS,
-     "policy_report()\n--\n\nThe effective policy: versions, suites, groups, schemes, key sizes."},
+     "policy_report()\n--\n\nThe effective policy: versions, suites, groups, schemes, key sizes,\n"
+     "as far as NSS's token can give them, and whether NSS is in FIPS mode."},
+    {"cipher_suite_name", cipher_suite_name, METH_O,
+     "cipher_suite_name(id)\n--\n\nThe IANA name NSS gives the suite, or None for one it lacks."},
     {"features", features, METH_NOARGS,
      "features()\n--\n\n"
      "The algorithms this build of NSS knows beyond the classics: frozenset of\n"

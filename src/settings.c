@@ -145,24 +145,15 @@ is_implemented(PRUint16 suite)
     return PR_FALSE;
 }
 
-/* "TLS_RSA_WITH_3DES_EDE_CBC_SHA" where the CipherSuite enum names it, else
- * "0x000a"; appended to `names`. */
+/* A suite's IANA name as NSS spells it ("TLS_RSA_WITH_3DES_EDE_CBC_SHA"),
+ * else "0x000a"; appended to `names`. */
 static int
-append_suite_name(tls_nss_state *st, PyObject *names, PRUint16 suite)
+append_suite_name(PyObject *names, PRUint16 suite)
 {
-    PyObject *member = PyObject_CallFunction(st->cipher_suite, "i", (int)suite);
-    PyObject *name;
-
-    if (member == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_ValueError))
-            return -1;
-        PyErr_Clear();
-        name = PyUnicode_FromFormat("0x%04x", (unsigned int)suite);
-    }
-    else {
-        name = PyObject_GetAttrString(member, "name");
-        Py_DECREF(member);
-    }
+    SSLCipherSuiteInfo info;
+    const char *known = tls_nss_suite_name(suite, &info);
+    PyObject *name = known ? PyUnicode_FromString(known)
+                           : PyUnicode_FromFormat("0x%04x", (unsigned int)suite);
     int rv = name == NULL ? -1 : PyList_Append(names, name);
     Py_XDECREF(name);
     return rv;
@@ -178,13 +169,14 @@ raise_forbidden(tls_nss_state *st, const PRUint16 *forbidden, Py_ssize_t count,
     if (names == NULL)
         return;
     for (Py_ssize_t i = 0; i < count; i++)
-        if (append_suite_name(st, names, forbidden[i]) < 0)
+        if (append_suite_name(names, forbidden[i]) < 0)
             goto done;
     separator = PyUnicode_FromString(", ");
     joined = separator ? PyUnicode_Join(separator, names) : NULL;
     if (joined != NULL)
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
-                      "checking the cipher suites: %U forbidden by %s", joined, policy);
+                      "checking the cipher suites: %U forbidden by %s%s", joined, policy,
+                      PK11_IsFIPS() ? " or unavailable in FIPS mode" : "");
 done:
     Py_DECREF(names);
     Py_XDECREF(separator);
@@ -255,7 +247,7 @@ read_suites(tls_nss_state *st, PyObject *settings, const char *policy, tls_nss_s
     for (Py_ssize_t i = 0; i < count; i++) {
         if (!is_implemented(ids[i]))
             continue;
-        if (tls_nss_policy_allows_suite(ids[i]))
+        if (tls_nss_suite_usable(ids[i]))
             ids[usable++] = ids[i];
         else
             forbidden[refused++] = ids[i];
@@ -390,7 +382,7 @@ static PRBool
 is_listed(const tls_nss_settings *settings, PRUint16 suite)
 {
     if (settings->suites == NULL)
-        return tls_nss_policy_allows_suite(suite);
+        return tls_nss_suite_usable(suite);
     for (Py_ssize_t i = 0; i < settings->suite_count; i++)
         if (settings->suites[i] == suite)
             return PR_TRUE;

@@ -18,6 +18,7 @@
  *   context.c     a configuration turned into NSS model sockets
  *   sessions.c    a client context's session cache: resumption tokens
  *   connection.c  the base type of sockets and buffers: import, results
+ *   client_hello.c  the ClientHello as it passes: for the key log and SNI
  *   socket.c      TLS sockets (socket.h)
  *   socket_io.c   the one path of their blocking I/O: deadlines, signals
  *   memio.c       an NSPR I/O layer over two in-memory byte queues
@@ -179,7 +180,15 @@ PyObject *tls_nss_policy_report(void);
 PyObject *tls_nss_features(void);
 /* A key exchange group's IANA name ("X25519MLKEM768"), or NULL. */
 const char *tls_nss_group_name(SSLNamedGroup group);
-PRBool tls_nss_policy_allows_group(SSLNamedGroup group);
+/* Whether the policy allows a group, a suite, and NSS's token (in FIPS
+ * mode too) can do it. */
+PRBool tls_nss_group_usable(SSLNamedGroup group);
+PRBool tls_nss_suite_usable(PRUint16 suite);
+/* The usable groups, in NSS's order of preference; how many. */
+enum { TLS_NSS_MAX_GROUPS = 16 };
+unsigned int tls_nss_usable_groups(SSLNamedGroup *out, unsigned int room);
+/* A suite's IANA name, as NSS spells it, or NULL; kept in `info`. */
+const char *tls_nss_suite_name(PRUint16 suite, SSLCipherSuiteInfo *info);
 
 /* ---- settings.c ---- */
 
@@ -568,6 +577,9 @@ typedef struct {
     /* With a key log: the ClientHello's first bytes, to its random. */
     unsigned char hello[43];
     size_t hello_length;
+    /* Servers that switch models on SNI: the ClientHello, until then. */
+    unsigned char *client_hello;
+    size_t client_hello_length;
 } tls_nss_conn;
 
 extern PyType_Spec tls_nss_connection_spec;
@@ -639,13 +651,23 @@ PyObject *tls_nss_conn_raise_ragged_eof(tls_nss_conn *conn, const char *operatio
  * get_verified_chain(): the chain NSS built to an anchor (cert_info.c). */
 PyObject *tls_nss_conn_unverified_chain(tls_nss_conn *conn, PyObject *unused);
 PyObject *tls_nss_conn_verified_chain(tls_nss_conn *conn, PyObject *unused);
-/* ---- keylog.c ---- */
+/* ---- client_hello.c ---- */
 
 /* Bytes on their way out of (`outgoing`) or into the connection, before
- * TLS: where the context keeps a key log, the ClientHello's random is
- * taken from them. */
+ * TLS: the ClientHello is kept from them for the key log and for SNI. */
 void tls_nss_conn_observe_hello(tls_nss_conn *conn, const void *bytes, size_t n,
                                 PRBool outgoing);
+/* A server connection whose context switches models on SNI keeps its
+ * ClientHello. 0, or -1 with an exception set. */
+int tls_nss_conn_watch_hello(tls_nss_conn *conn, PRBool as_server);
+void tls_nss_conn_forget_hello(tls_nss_conn *conn);
+/* After SSL_ReconfigFD in the SNI hook: narrows the socket's groups to
+ * those the client listed again, as NSS had before the switch. Without
+ * the GIL; frees the kept ClientHello. */
+SECStatus tls_nss_conn_restore_client_groups(tls_nss_conn *conn, PRFileDesc *fd);
+
+/* ---- keylog.c ---- */
+
 /* Logs the connection's TLS 1.3 secrets, if its context keeps a key log. */
 int tls_nss_keylog_attach(tls_nss_state *st, tls_nss_conn *conn);
 

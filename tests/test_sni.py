@@ -152,3 +152,22 @@ def test_tls13_picks_the_chain_by_signature_algorithm(sni_pki, sigalgs, expected
     from cryptography.hazmat.primitives.serialization import Encoding
 
     assert served.public_bytes(Encoding.DER) == sni_pki.issued[expected].cert_der
+
+
+@pytest.mark.parametrize("version, group, openssl_name", [
+    ("-tls1_2", "P-256", "prime256v1"),  # in TLS 1.2 the ECDSA leaf's curve must be listed
+    ("-tls1_3", "P-256", "prime256v1"),
+    ("-tls1_3", "P-384", "secp384r1"),
+])
+def test_switching_names_keeps_the_clients_groups(sni_pki, version, group, openssl_name):
+    """NSS narrows a server's groups to the client's before it asks about
+    SNI; switching to the group of another name must not widen them again,
+    or a TLS 1.2 server picks a group the client never offered."""
+    server = ThreadedServer(_server(sni_pki, "b-ec", "a-ec"), lambda conn: conn.recv(10))
+    result = run_client([need("openssl"), "s_client", "-connect", f"127.0.0.1:{server.port}",
+                         "-servername", "a.test", version, "-groups", group,
+                         "-CAfile", str(sni_pki.path("ca.pem")), "-verify_return_error",
+                         "-verify_hostname", "a.test"], data=b"hi\n")
+    server.join()
+    assert result.returncode == 0, result.stderr
+    assert f"Server Temp Key: ECDH, {openssl_name}" in result.stdout.decode()

@@ -199,16 +199,26 @@ def main(argv: list[str] | None = None) -> int:
         return _show_policy()
     if args.command == "tokens":
         return _list_tokens()
-    from . import __version__, nss_version
-
-    print(f"tls_nss {__version__}, NSS {nss_version()}")
-    return 0
+    return _show_version()
 
 
 def fail(command: str, reason: str, status: int) -> int:
     """One line on stderr saying why, and the exit status."""
     print(f"{PROG} {command}: {reason}", file=sys.stderr)
     return status
+
+
+def _show_version() -> int:
+    from . import __version__, nss_version
+    from ._errors import TLSError
+    from .policy import effective_policy
+
+    try:
+        mode = ", FIPS mode" if effective_policy().fips_mode else ""
+    except TLSError as e:
+        mode = f" (not started: {e})"
+    print(f"tls_nss {__version__}, NSS {nss_version()}{mode}")
+    return 0
 
 
 def _show_policy() -> int:

@@ -12,12 +12,12 @@ import warnings
 from typing import Any
 
 from . import certinfo
-from ._api import CipherSuite, NextProtocol, TLSClientConfiguration, TLSVersion
+from ._api import NextProtocol, TLSClientConfiguration, TLSVersion
 from ._commandline import fail, signing_chain, trust_store
 from ._context import NSSClientContext
 from ._errors import CertificateVerificationError, TLSError
 from ._nss import NSSTLSSocket
-from .policy import EffectivePolicy, effective_policy
+from .policy import EffectivePolicy, cipher_suite_name, effective_policy
 
 DEFAULT_PORT = 443
 
@@ -70,12 +70,10 @@ def display_name(value: Any) -> str | None:
         return None
     if isinstance(value, (TLSVersion, NextProtocol)):
         return value.value if isinstance(value.value, str) else value.value.decode()
-    if isinstance(value, CipherSuite):
-        return value.name
     if isinstance(value, bytes):
         return value.decode("ascii", "replace")
-    if isinstance(value, int):
-        return f"0x{value:04x}"
+    if isinstance(value, int):  # CipherSuite members are ints too
+        return cipher_suite_name(value)
     return str(value)
 
 
@@ -174,6 +172,7 @@ def _print_text(report: dict[str, Any], chain: list[certinfo.CertificateInfo]) -
         if verdict.get("certificate"):
             print(f"  concerning the certificate at {verdict['certificate']}")
     print(f"crypto policy: {report['policy_name']}")
+    print(f"FIPS mode: {'yes' if report['fips_mode'] else 'no'}")
 
 
 def _unverified_context(config: TLSClientConfiguration) -> NSSClientContext:
@@ -243,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         "verdict": verdict,
         "policy": _policy_notes(info, chain, policy) if info else {},
         "policy_name": policy.describe(),
+        "fips_mode": policy.fips_mode,
         "reconnect": None,
     }
     if sock is not None:

@@ -17,6 +17,7 @@ from ._connect import display_name
 from ._context import NSSServerContext
 from ._errors import ConfigurationError, TLSError
 from ._nss import NSSTLSSocket
+from .policy import effective_policy
 
 _HTTP_METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"OPTIONS ")
 
@@ -85,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     except TLSError as e:
         return fail("serve", str(e), 2 if isinstance(e, ConfigurationError) else 3)
     host, port = listener.getsockname()[:2]
-    print(f"listening on {host}:{port}" + (" (one connection)" if args.once else ""),
-          flush=True)
+    print(f"listening on {host}:{port}" + (" (one connection)" if args.once else "")
+          + (", NSS in FIPS mode" if effective_policy().fips_mode else ""), flush=True)
     try:
         while True:
             try:

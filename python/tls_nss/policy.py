@@ -34,6 +34,7 @@ from ._policy_file import (
 
 __all__ = [
     "EffectivePolicy",
+    "cipher_suite_name",
     "PolicyDisabledWarning",
     "effective_policy",
     "POLICY_FILE_VARIABLE",
@@ -63,6 +64,11 @@ class EffectivePolicy:
         signature_schemes: the signature schemes allowed.
         minimum_key_sizes: {"RSA": bits, "DH": bits, "DSA": bits}.
         ignored: policy entries this NSS does not know, and skipped.
+        fips_mode: whether NSS runs in FIPS mode (NSS_FIPS=1, or the
+            kernel's fips_enabled on an NSS built for it, as RHEL's is).
+
+    Suites and groups are those a handshake can use: allowed by the policy
+    and available in NSS's token, whose FIPS mode may lack some.
     """
 
     source: str
@@ -75,6 +81,7 @@ class EffectivePolicy:
     signature_schemes: tuple[str, ...]
     minimum_key_sizes: dict[str, int] = field(hash=False)
     ignored: tuple[str, ...]
+    fips_mode: bool = False
 
     def describe(self) -> str:
         """How error messages name the policy."""
@@ -89,17 +96,14 @@ class EffectivePolicy:
         return f"the crypto policy {name} from {self.source}"
 
     def __str__(self) -> str:
-        def names(suites: tuple[Union[CipherSuite, int], ...]) -> str:
-            return ", ".join(
-                s.name if isinstance(s, CipherSuite) else f"{s:#06x}" for s in suites
-            ) or "(none)"
-
         low, high = self.version_names
+        suites = ", ".join(cipher_suite_name(s) for s in self.cipher_suites)
         lines = [
             f"source:            {self.source} (applied by {self.applied_by})",
             f"name:              {self.name or '(unknown)'}",
+            f"FIPS mode:         {'yes' if self.fips_mode else 'no'}",
             f"TLS versions:      {low} to {high}",
-            f"cipher suites:     {names(self.cipher_suites)}",
+            f"cipher suites:     {suites or '(none)'}",
             f"groups:            {', '.join(self.groups) or '(none)'}",
             f"signature schemes: {', '.join(self.signature_schemes) or '(none)'}",
             "minimum key sizes: "
@@ -143,8 +147,17 @@ def effective_policy() -> EffectivePolicy:
             key.split("-")[0]: value for key, value in report["minimum_key_sizes"].items()
         },
         ignored=started.policy_ignored,
+        fips_mode=report["fips_mode"],
     )
     return _effective
+
+
+def cipher_suite_name(suite: Union[CipherSuite, int]) -> str:
+    """A suite's IANA name ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"), whether
+    or not PEP 748's CipherSuite names it; "0x1234" for one NSS lacks."""
+    if isinstance(suite, CipherSuite):
+        return suite.name
+    return _nss.cipher_suite_name(suite) or f"{suite:#06x}"
 
 
 def _suite(value: int) -> Union[CipherSuite, int]:
