@@ -6,7 +6,8 @@
 #   ./setup.sh check   install the dependencies, build, run the tests ('make check'),
 #                      under sanitizers, on every interpreter pyenv has, through the
 #                      RPM's %check ('make rpm'), and on Fedora's NSS where its
-#                      sources are at hand
+#                      sources are at hand: under Fedora's DEFAULT policy, then in
+#                      FIPS mode under its FIPS policy, as on RHEL in FIPS mode
 #   ./setup.sh bench   install the dependencies, build, run the benchmarks ('make bench')
 #
 # It always builds for the distribution's interpreter, /usr/bin/python3,
@@ -14,9 +15,11 @@
 #
 # The second NSS: where NSS_FEDORA_DIR (default: ../shared/nss-fedora beside
 # this tree) holds build.sh and the NSS release sources of Fedora's NSS,
-# 'check' builds that NSS once (cached under ~/.cache/tls-nss), with
-# Fedora's DEFAULT crypto policy in its system policy file, and runs the
-# tests against it too ('make check-nss').
+# 'check' builds that NSS once (cached under ~/.cache/tls-nss) and runs the
+# tests against it twice ('make check-nss'): with Fedora's DEFAULT crypto
+# policy in its system policy file, and in FIPS mode (NSS_FIPS=1, what the
+# kernel's fips_enabled gives every NSS process on RHEL) with Fedora's FIPS
+# policy there.
 set -eu
 
 job=${1:-}
@@ -84,14 +87,21 @@ check)
         sources=$(cd "$fedora_nss" && cat build.sh ./*.tar.* | cksum | cut -d' ' -f1)
         prefix=${XDG_CACHE_HOME:-$HOME/.cache}/tls-nss/nss-fedora-$sources
         mkdir -p "$prefix/policy"
-        # Fedora's DEFAULT, which this NSS applies by itself, as Fedora's does.
-        cp policy/default-policy.config "$prefix/policy/nss.config"
         if [ ! -f "$prefix/lib/pkgconfig/nss.pc" ]; then
-            echo "building Fedora's NSS from $fedora_nss into $prefix (about 2 minutes)"
+            echo "building Fedora's NSS from $fedora_nss into $prefix (about 6 minutes)"
             bash "$fedora_nss/build.sh" "$prefix" "$prefix/policy"
         fi
-        make check-nss NSS_PREFIX="$prefix" NSS_POLICY_FILE="$prefix/policy/nss.config" \
-            PYTEST_FLAGS="-ra"
+        # The system policy this NSS applies by itself, as Fedora's does;
+        # DEFAULT is left in place afterwards.
+        check_fedora_nss() {
+            cp "$1" "$prefix/policy/nss.config"
+            shift
+            make check-nss NSS_PREFIX="$prefix" NSS_POLICY_FILE="$prefix/policy/nss.config" \
+                PYTEST_FLAGS="-ra" "$@"
+        }
+        check_fedora_nss policy/default-policy.config
+        check_fedora_nss tests/data/policies/FIPS.config NSS_FIPS=1
+        cp policy/default-policy.config "$prefix/policy/nss.config"
     else
         echo "no second NSS at $fedora_nss: tested on the system's NSS only"
     fi

@@ -13,7 +13,9 @@
  * EC-only server would leave each worker wrapping its own. The workers
  * therefore share one wrapping key pair through memory they inherit from
  * the parent: the first worker to need it generates it and leaves it there
- * as PKCS#8, and the others import it (SSL_SetSessionTicketKeyPair). The
+ * as encrypted PKCS#8 under a random password beside it, and the others
+ * import it (SSL_SetSessionTicketKeyPair). Encrypted, because NSS's FIPS
+ * token gives out no private key in the clear and takes none in. The
  * memory is anonymous, seen only by the parent and its children, which
  * share the session cache already. */
 #include "config.h"
@@ -34,8 +36,14 @@ static pid_t prepared_by;
 typedef struct {
     pthread_mutex_t lock;  /* process-shared, robust: a worker may die holding it */
     size_t length;         /* of `der`: 0 until a worker has made the key; set last */
-    unsigned char der[4096];
+    unsigned char password[32];
+    unsigned char der[4096];          /* EncryptedPrivateKeyInfo */
+    size_t public_length;
+    unsigned char public_der[1024];   /* SubjectPublicKeyInfo */
 } shared_ticket_key;
+
+/* PBKDF2's work for each worker that imports the key: about a millisecond. */
+#define TICKET_KEY_ITERATIONS 10000
 
 /* In the parent's memory, inherited by each worker; NULL if not prepared. */
 static shared_ticket_key *ticket_key;
@@ -66,29 +74,54 @@ create_shared_ticket_key(void)
     return error;
 }
 
+/* Copies `item` into shared memory of `room` bytes; PR_FALSE if it is
+ * missing or too long. */
+static PRBool
+share(const SECItem *item, unsigned char *into, size_t room, size_t *length)
+{
+    if (item == NULL || item->len > room)
+        return PR_FALSE;
+    memcpy(into, item->data, item->len);
+    *length = item->len;
+    return PR_TRUE;
+}
+
 /* The first worker's part: a new RSA key pair, left in the shared memory
- * for the others. NULL with NSS's error if it cannot be made or exported
- * (a FIPS token keeps private keys in). */
+ * for the others. NULL with NSS's error if it cannot be made or exported. */
 static SECKEYPrivateKey *
 make_ticket_key(PK11SlotInfo *slot, SECKEYPublicKey **pub)
 {
     PK11RSAGenParams params = {.keySizeInBits = 2048, .pe = 65537};
-    SECKEYPrivateKey *priv = PK11_GenerateKeyPair(slot, CKM_RSA_PKCS_KEY_PAIR_GEN, &params, pub,
-                                                  PR_FALSE, PR_FALSE, NULL);
-    SECItem *der;
+    SECItem password = {siBuffer, ticket_key->password, sizeof(ticket_key->password)};
+    SECKEYEncryptedPrivateKeyInfo *encrypted = NULL;
+    SECItem *der = NULL, *public_der = NULL;
+    size_t length = 0;
+    PRBool shared = PR_FALSE;
 
+    SECKEYPrivateKey *priv = PK11_GenerateKeyPair(slot, CKM_RSA_PKCS_KEY_PAIR_GEN, &params, pub,
+                                                  PR_FALSE, PR_TRUE, NULL);
     if (priv == NULL)
         return NULL;
-    der = PK11_ExportDERPrivateKeyInfo(priv, NULL);
-    if (der != NULL && der->len <= sizeof(ticket_key->der)) {
-        memcpy(ticket_key->der, der->data, der->len);
-        ticket_key->length = der->len;
-        SECITEM_ZfreeItem(der, PR_TRUE);
-        return priv;
+    if (PK11_GenerateRandom(password.data, password.len) == SECSuccess &&
+        (encrypted = PK11_ExportEncryptedPrivKeyInfoV2(
+             slot, SEC_OID_PKCS5_PBES2, SEC_OID_AES_256_CBC, SEC_OID_HMAC_SHA256, &password,
+             priv, TICKET_KEY_ITERATIONS, NULL)) != NULL &&
+        (der = SEC_ASN1EncodeItem(NULL, NULL, encrypted,
+                                  SECKEY_EncryptedPrivateKeyInfoTemplate)) != NULL &&
+        (public_der = SECKEY_EncodeDERSubjectPublicKeyInfo(*pub)) != NULL) {
+        shared = share(public_der, ticket_key->public_der, sizeof(ticket_key->public_der),
+                       &ticket_key->public_length) &&
+                 share(der, ticket_key->der, sizeof(ticket_key->der), &length);
+        if (!shared)
+            PORT_SetError(SEC_ERROR_LIBRARY_FAILURE);
     }
-    if (der != NULL) {
-        SECITEM_ZfreeItem(der, PR_TRUE);
-        PORT_SetError(SEC_ERROR_LIBRARY_FAILURE);
+    if (encrypted != NULL)
+        SECKEY_DestroyEncryptedPrivateKeyInfo(encrypted, PR_TRUE);
+    SECITEM_FreeItem(der, PR_TRUE);
+    SECITEM_FreeItem(public_der, PR_TRUE);
+    if (shared) {
+        ticket_key->length = length; /* last: the others read the key once it is set */
+        return priv;
     }
     SECKEY_DestroyPublicKey(*pub);
     SECKEY_DestroyPrivateKey(priv);
@@ -100,20 +133,39 @@ static SECKEYPrivateKey *
 import_ticket_key(PK11SlotInfo *slot, SECKEYPublicKey **pub)
 {
     SECItem der = {siBuffer, ticket_key->der, (unsigned int)ticket_key->length};
+    SECItem public_der = {siBuffer, ticket_key->public_der,
+                          (unsigned int)ticket_key->public_length};
+    SECItem password = {siBuffer, ticket_key->password, sizeof(ticket_key->password)};
+    SECKEYEncryptedPrivateKeyInfo encrypted;
+    CERTSubjectPublicKeyInfo *spki = NULL;
     SECKEYPrivateKey *priv = NULL;
+    PLArenaPool *arena;
 
-    /* Another process wrote it: its length is checked like a peer's. */
-    if (ticket_key->length > sizeof(ticket_key->der)) {
+    /* Another process wrote them: their lengths are checked like a peer's. */
+    if (ticket_key->length > sizeof(ticket_key->der) ||
+        ticket_key->public_length > sizeof(ticket_key->public_der)) {
         PORT_SetError(SEC_ERROR_BAD_DER);
         return NULL;
     }
-    if (PK11_ImportDERPrivateKeyInfoAndReturnKey(slot, &der, NULL, NULL, PR_FALSE, PR_FALSE,
-                                                 KU_ALL, &priv, NULL) != SECSuccess)
+    if ((arena = PORT_NewArena(DER_DEFAULT_CHUNKSIZE)) == NULL)
         return NULL;
-    if ((*pub = SECKEY_ConvertToPublicKey(priv)) == NULL) {
-        SECKEY_DestroyPrivateKey(priv);
-        return NULL;
+    memset(&encrypted, 0, sizeof(encrypted));
+    if (SEC_QuickDERDecodeItem(arena, &encrypted, SECKEY_EncryptedPrivateKeyInfoTemplate,
+                               &der) == SECSuccess &&
+        (spki = SECKEY_DecodeDERSubjectPublicKeyInfo(&public_der)) != NULL &&
+        (*pub = SECKEY_ExtractPublicKey(spki)) != NULL &&
+        (*pub)->keyType == rsaKey &&
+        PK11_ImportEncryptedPrivateKeyInfoAndReturnKey(
+            slot, &encrypted, &password, NULL, &(*pub)->u.rsa.modulus, PR_FALSE, PR_TRUE,
+            rsaKey, KU_ALL, &priv, NULL) != SECSuccess)
+        priv = NULL;
+    if (priv == NULL && *pub != NULL) {
+        SECKEY_DestroyPublicKey(*pub);
+        *pub = NULL;
     }
+    if (spki != NULL)
+        SECKEY_DestroySubjectPublicKeyInfo(spki);
+    PORT_FreeArena(arena, PR_FALSE);
     return priv;
 }
 

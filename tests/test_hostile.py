@@ -428,10 +428,16 @@ def _run_handshake(client, server, tamper_client=None, tamper_server=None):
 
 def test_a_bad_key_share_is_no_certificate_error(server_context, client_context):
     def zero_x25519_share(flight: bytes) -> bytes:
-        # The key_share extension's x25519 entry: group 0x001d, length 32.
+        # The key_share extension's x25519 entry (group 0x001d, length 32);
+        # where the policy leaves x25519 out (FIPS), the X25519 half of an
+        # X25519MLKEM768 entry (group 0x11ec, 1184 bytes of ML-KEM first).
         at = flight.find(b"\x00\x1d\x00\x20")
+        if at > 0:
+            return flight[: at + 4] + bytes(32) + flight[at + 36:]
+        at = flight.find(b"\x11\xec\x04\xc0")
         assert at > 0, "no x25519 key share in the ClientHello"
-        return flight[: at + 4] + bytes(32) + flight[at + 36:]
+        start = at + 4 + 1184
+        return flight[:start] + bytes(32) + flight[start + 32:]
 
     client, server = _buffers(client_context(), server_context("ec"))
     with pytest.raises(tls.TLSError) as info:

@@ -11,9 +11,17 @@ import threading
 import pytest
 
 import tls_nss as tls
+from nss_mode import skip_in_fips_mode, skip_outside_fips_mode
 from peers import ThreadedServer, echo_once, handshake_buffers, need, openssl_server, run_client
 
 LINE = re.compile(r"^[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]{64,128}$")
+
+
+@pytest.fixture(autouse=True)
+def key_log_possible(request):
+    if request.function is not test_fips_mode_has_no_key_log:
+        skip_in_fips_mode("its token never gives out TLS secrets, so there is no key log "
+                          "(test_fips_mode_has_no_key_log shows what happens instead)")
 
 
 def _lines(path) -> set[str]:
@@ -144,3 +152,21 @@ def test_client_matches_an_ssl_module_server(pki, tmp_path):
     listener.close()
     logged = _lines(ours)
     assert len(logged) == 4 and logged <= _lines(theirs)
+
+
+def test_fips_mode_has_no_key_log(pki, tmp_path, monkeypatch):
+    """In FIPS mode a key log asked for by name is a ConfigurationError, and
+    SSLKEYLOGFILE is ignored with a warning: never an empty file that looks
+    like a log of nothing."""
+    skip_outside_fips_mode()
+    named, from_environment = tmp_path / "named.log", tmp_path / "env.log"
+    config = tls.TLSClientConfiguration(trust_store=pki.trust())
+    with pytest.raises(tls.ConfigurationError, match="FIPS mode"):
+        tls.NSSClientContext(config, keylog_filename=named)
+    monkeypatch.setenv("SSLKEYLOGFILE", str(from_environment))
+    with pytest.warns(RuntimeWarning, match="SSLKEYLOGFILE is ignored.*FIPS mode"):
+        client = tls.NSSClientContext(config)
+    server = tls.NSSServerContext(tls.TLSServerConfiguration(
+        certificate_chain=[pki.signing_chain("ec")]), keylog_filename="")
+    handshake_buffers(client.create_buffer("localhost"), server.create_buffer())
+    assert not named.exists() and not from_environment.exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ssl
 
 import pytest
+from nss_mode import skip_unless_suite_usable
 from peers import (
     ThreadedServer,
     echo_once,
@@ -52,6 +53,7 @@ def test_every_enum_suite_nss_lacks_is_known():
 
 @pytest.mark.parametrize("suite", NSS_SUITES, ids=lambda s: s.name)
 def test_client_each_cipher_against_openssl(pki, client_context, suite):
+    skip_unless_suite_usable(suite)
     version = V13 if suite in TLS13_SUITES else V12
     server = openssl_server(
         pki, _cert_for(suite), args=["-tls1_3" if version is V13 else "-tls1_2"]
@@ -160,6 +162,7 @@ def _openssl_client(pki, port, *args):
 
 @pytest.mark.parametrize("suite", NSS_SUITES, ids=lambda s: s.name)
 def test_server_each_cipher_against_openssl(pki, server_context, suite):
+    skip_unless_suite_usable(suite)
     version = V13 if suite in TLS13_SUITES else V12
     server = ThreadedServer(server_context(_cert_for(suite), ciphers=[suite]), echo_once)
     result = _openssl_client(pki, server.port, "-tls1_3" if version is V13 else "-tls1_2")

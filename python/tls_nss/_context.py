@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -69,7 +70,7 @@ def _build_core(
     sources = [_config.chain_source(chain) for chain in chains[: None if server else 1]]
     if ocsp_responses is not None:
         sources = _with_ocsp_responses(sources, ocsp_responses)
-    keylog_fd = _open_keylog(keylog_filename)
+    keylog_fd = _open_keylog(keylog_filename, policy.fips_mode)
     try:
         return _nss.Context(
             _config.settings_of(config),
@@ -130,16 +131,26 @@ def _with_ocsp_responses(
             for source, r in zip(sources, responses)]
 
 
-def _open_keylog(filename: KeylogFilename) -> int:
+def _open_keylog(filename: KeylogFilename, fips_mode: bool) -> int:
     """The key log's descriptor, appending and created 0600, or -1 for none.
 
-    None means SSLKEYLOGFILE's file, if that is set; "" means none.
+    None means SSLKEYLOGFILE's file, if that is set; "" means none. In FIPS
+    mode NSS's token never gives out TLS secrets, so there can be no key
+    log: asking for one by name is a ConfigurationError, and SSLKEYLOGFILE
+    is ignored with a warning rather than left as an empty file.
     """
+    from_environment = filename is None
     if filename is None:
         filename = os.environ.get("SSLKEYLOGFILE") or ""
     if not isinstance(filename, (str, os.PathLike)):
         raise TypeError(f"keylog_filename must be a path or None, not {type(filename).__name__}")
     if not os.fspath(filename):
+        return -1
+    if fips_mode:
+        why = "NSS is in FIPS mode, where TLS secrets never leave its token"
+        if not from_environment:
+            raise configuration_error(f"writing a key log to {os.fspath(filename)!r}", why)
+        warnings.warn(f"SSLKEYLOGFILE is ignored: {why}", RuntimeWarning, stacklevel=4)
         return -1
     try:
         return os.open(filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
