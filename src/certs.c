@@ -188,14 +188,17 @@ wrap_as_pkcs8(tls_nss_state *st, PLArenaPool *arena, key_format format,
 
 /* Refuses the formats NSS cannot import from a file, saying why. */
 static int
-check_importable(tls_nss_state *st, key_format format, const char *pem_label, const char *what)
+check_importable(tls_nss_state *st, key_format format, const char *pem_label,
+                 PRBool have_password, const char *what)
 {
     switch (format) {
     case KEY_ENCRYPTED:
+        if (have_password)
+            return 0;
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0,
-                      "loading %s: the private key is encrypted, and a key file "
-                      "cannot supply its password; decrypt it, or keep the key in "
-                      "a PKCS#11 token and use PrivateKey.from_id", what);
+                      "loading %s: the private key is encrypted, and no password was "
+                      "given; give one (load_cert_chain's password), decrypt the key, or "
+                      "keep it in a PKCS#11 token and use PrivateKey.from_id", what);
         return -1;
     case KEY_UNKNOWN:
         if (pem_label)
@@ -348,16 +351,68 @@ failed:
     return key;
 }
 
+/* An encrypted PKCS#8 key (PBES2, or PKCS#12's PBE), decrypted with
+ * `password` into `arena`, where it is wiped when the arena is freed. The
+ * key derived from the password is made inside NSS's token, which in FIPS
+ * mode allows PBKDF2 and the AES schemes only. NULL with an exception set;
+ * a wrong password usually shows as bad padding. */
+static SECItem *
+decrypt_pkcs8(tls_nss_state *st, PLArenaPool *arena, const SECItem *der, SECItem *password,
+              const char *what)
+{
+    encrypted_private_key_info epki;
+    PK11SlotInfo *slot = NULL;
+    PK11SymKey *key = NULL;
+    SECItem *params = NULL, *plain = NULL;
+    const char *doing = "decoding it as encrypted PKCS#8";
+    PRErrorCode error = 0;
+    unsigned int length = 0;
+
+    memset(&epki, 0, sizeof(epki));
+    if (SEC_QuickDERDecodeItem(arena, &epki, encrypted_private_key_info_template, der) !=
+        SECSuccess)
+        goto failed;
+    doing = "deriving the key from its password";
+    if ((slot = PK11_GetInternalSlot()) == NULL ||
+        (key = PK11_PBEKeyGen(slot, &epki.algorithm, password, PR_FALSE, NULL)) == NULL)
+        goto failed;
+    CK_MECHANISM_TYPE mechanism = PK11_GetPBECryptoMechanism(&epki.algorithm, &params, password);
+    doing = "decrypting it (is the password right?)";
+    if (mechanism == CKM_INVALID_MECHANISM ||
+        (plain = SECITEM_AllocItem(arena, NULL, epki.encrypted.len)) == NULL ||
+        PK11_Decrypt(key, mechanism, params, plain->data, &length, plain->len,
+                     epki.encrypted.data, epki.encrypted.len) != SECSuccess)
+        goto failed;
+    plain->len = length;
+    goto done;
+failed:
+    error = PR_GetError();
+    plain = NULL;
+    tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, error, "loading %s: %s", what, doing);
+done:
+    if (params)
+        SECITEM_FreeItem(params, PR_TRUE);
+    if (key)
+        PK11_FreeSymKey(key);
+    if (slot)
+        PK11_FreeSlot(slot);
+    return plain;
+}
+
 /* Imports a PKCS#8, PKCS#1 or SEC1 key, PKCS#1 and SEC1 first wrapped as
  * PKCS#8, the one form a token unwraps. */
 static SECKEYPrivateKey *
 import_key(tls_nss_state *st, PLArenaPool *arena, key_format format, SECItem *der,
-           const char *what)
+           SECItem *password, const char *what)
 {
     SECKEYPrivateKeyInfo pki;
     SECItem *pkcs8 = der;
 
-    if (format != KEY_PKCS8) {
+    if (format == KEY_ENCRYPTED) {
+        if ((pkcs8 = decrypt_pkcs8(st, arena, der, password, what)) == NULL)
+            return NULL;
+    }
+    else if (format != KEY_PKCS8) {
         if (wrap_as_pkcs8(st, arena, format, der, &pki, what) < 0)
             return NULL;
         pkcs8 = SEC_ASN1EncodeItem(arena, NULL, &pki, SECKEY_PrivateKeyInfoTemplate);
@@ -377,16 +432,26 @@ import_key(tls_nss_state *st, PLArenaPool *arena, key_format format, SECItem *de
 
 SECKEYPrivateKey *
 tls_nss_private_key_from_object(tls_nss_state *st, PyObject *der_object,
-                                const char *pem_label, const char *what)
+                                const char *pem_label, PyObject *password_object,
+                                const char *what)
 {
-    Py_buffer der;
+    Py_buffer der, password = {0};
+    SECItem password_item = {siBuffer, NULL, 0};
     SECKEYPrivateKey *key = NULL;
     PLArenaPool *arena = NULL;
 
     if (PyObject_GetBuffer(der_object, &der, PyBUF_SIMPLE) < 0)
         return NULL;
+    if (password_object != Py_None) {
+        if (PyObject_GetBuffer(password_object, &password, PyBUF_SIMPLE) < 0) {
+            PyBuffer_Release(&der);
+            return NULL;
+        }
+        password_item.data = password.buf;
+        password_item.len = (unsigned int)password.len;
+    }
     SECItem item = {siBuffer, der.buf, (unsigned int)der.len};
-    if (der.len <= 0 || der.len > INT_MAX) {
+    if (der.len <= 0 || der.len > INT_MAX || password.len > INT_MAX) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0, "decoding %s: it is empty or too large",
                       what);
         goto done;
@@ -397,12 +462,14 @@ tls_nss_private_key_from_object(tls_nss_state *st, PyObject *der_object,
         goto done;
     }
     key_format format = pem_label ? format_from_label(pem_label) : guess_key_format(arena, &item);
-    if (check_importable(st, format, pem_label, what) == 0)
-        key = import_key(st, arena, format, &item, what);
+    if (check_importable(st, format, pem_label, password_object != Py_None, what) == 0)
+        key = import_key(st, arena, format, &item, &password_item, what);
 done:
     if (arena)
         PORT_FreeArena(arena, PR_TRUE);
     PyBuffer_Release(&der);
+    if (password_object != Py_None)
+        PyBuffer_Release(&password);
     return key;
 }
 

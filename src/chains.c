@@ -11,11 +11,12 @@
 /* A CertificateSource or KeySource, read: its fields are borrowed from the
  * references it holds. */
 typedef struct {
-    PyObject *fields[4];
+    PyObject *fields[5];
     const char *description;
     PyObject *der;        /* bytes, or Py_None */
     const char *token_id; /* or NULL */
     const char *pem_label; /* keys only, or NULL */
+    PyObject *password;   /* keys only: bytes for an encrypted key, or Py_None */
 } source;
 
 static void
@@ -35,8 +36,9 @@ optional_text(PyObject *value, const char **out)
 static int
 source_read(PyObject *obj, PRBool is_key, source *src)
 {
-    static const char *const names[] = {"description", "der", "token_id", "pem_label"};
-    size_t count = is_key ? 4 : 3;
+    static const char *const names[] = {"description", "der", "token_id", "pem_label",
+                                        "password"};
+    size_t count = is_key ? 5 : 3;
 
     memset(src, 0, sizeof(*src));
     for (size_t i = 0; i < count; i++) {
@@ -44,6 +46,7 @@ source_read(PyObject *obj, PRBool is_key, source *src)
             goto fail;
     }
     src->der = src->fields[1];
+    src->password = is_key ? src->fields[4] : Py_None;
     if ((src->description = PyUnicode_AsUTF8(src->fields[0])) == NULL ||
         optional_text(src->fields[2], &src->token_id) < 0 ||
         (is_key && optional_text(src->fields[3], &src->pem_label) < 0))
@@ -93,7 +96,8 @@ key_from_source(tls_nss_state *st, PyObject *obj, CERTCertificate *cert,
     if (src.token_id != NULL)
         key = tls_nss_private_key_from_id(st, src.token_id, pins, src.description);
     else
-        key = tls_nss_private_key_from_object(st, src.der, src.pem_label, src.description);
+        key = tls_nss_private_key_from_object(st, src.der, src.pem_label, src.password,
+                                              src.description);
     source_clear(&src);
     return key;
 }

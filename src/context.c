@@ -352,16 +352,17 @@ context_dealloc(tls_nss_context *self)
 static PyObject *
 context_connect(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"fd", "hostname", "owner", "timeout", "handshake_budget", NULL};
-    int fd;
+    static char *keywords[] = {"fd", "hostname", "owner", "timeout", "handshake_budget",
+                               "handshake", NULL};
+    int fd, run_handshake = 1;
     const char *hostname;
     PyObject *owner, *timeout;
     double budget = -1.0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "izOO|d:connect", keywords, &fd, &hostname,
-                                     &owner, &timeout, &budget))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "izOO|dp:connect", keywords, &fd, &hostname,
+                                     &owner, &timeout, &budget, &run_handshake))
         return NULL;
-    return tls_nss_socket_connect(self, owner, fd, hostname, timeout, budget);
+    return tls_nss_socket_connect(self, owner, fd, hostname, timeout, budget, run_handshake);
 }
 
 static PyObject *
@@ -380,14 +381,14 @@ context_listen(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 static PyObject *
 context_serve(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"fd", "owner", "timeout", NULL};
-    int fd;
+    static char *keywords[] = {"fd", "owner", "timeout", "handshake", NULL};
+    int fd, run_handshake = 1;
     PyObject *owner, *timeout;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iOO:serve", keywords, &fd, &owner,
-                                     &timeout))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iOO|p:serve", keywords, &fd, &owner,
+                                     &timeout, &run_handshake))
         return NULL;
-    return tls_nss_socket_serve(self, owner, fd, timeout);
+    return tls_nss_socket_serve(self, owner, fd, timeout, run_handshake);
 }
 
 static PyObject *

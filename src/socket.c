@@ -192,7 +192,8 @@ take_over(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_ar
 
 PyObject *
 tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
-                       const char *hostname, PyObject *timeout_arg, double handshake_budget)
+                       const char *hostname, PyObject *timeout_arg, double handshake_budget,
+                       PRBool run_handshake)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
@@ -215,7 +216,8 @@ tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
         snprintf(where, sizeof(where), "%.63s", self->tls.peer);
         snprintf(self->tls.peer, sizeof(self->tls.peer), "%.90s (%s)", hostname, where);
     }
-    if (start_tls(st, self, tcp, PR_FALSE) < 0 || handshake(st, self, handshake_budget) < 0)
+    if (start_tls(st, self, tcp, PR_FALSE) < 0 ||
+        (run_handshake && handshake(st, self, handshake_budget) < 0))
         goto fail;
     return (PyObject *)self;
 
@@ -247,7 +249,8 @@ tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
 }
 
 PyObject *
-tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_arg)
+tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_arg,
+                     PRBool run_handshake)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
@@ -263,7 +266,8 @@ tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject 
         Py_DECREF(self);
         return NULL;
     }
-    if (start_tls(st, self, tcp, PR_TRUE) < 0 || handshake(st, self, handshake_budget(self)) < 0) {
+    if (start_tls(st, self, tcp, PR_TRUE) < 0 ||
+        (run_handshake && handshake(st, self, handshake_budget(self)) < 0)) {
         Py_DECREF(self);
         return NULL;
     }

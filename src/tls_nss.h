@@ -224,12 +224,14 @@ CERTCertificate *tls_nss_certificate_from_object(tls_nss_state *st,
                                                  PyObject *der_object,
                                                  const char *what);
 
-/* A private key from DER (PKCS#8, PKCS#1 RSA or SEC1 EC), imported into
- * NSS's internal slot as a session object. `pem_label` is the PEM label it
- * came with, or NULL when it came as bare DER. */
+/* A private key from DER (PKCS#8, PKCS#1 RSA or SEC1 EC, or encrypted
+ * PKCS#8 with `password`, bytes, else Py_None), imported into NSS's
+ * internal token as a sensitive session object. `pem_label` is the PEM
+ * label it came with, or NULL when it came as bare DER. */
 SECKEYPrivateKey *tls_nss_private_key_from_object(tls_nss_state *st,
                                                   PyObject *der_object,
                                                   const char *pem_label,
+                                                  PyObject *password,
                                                   const char *what);
 
 /* 0 if `key` is the private half of `cert`'s public key, else -1 with a
@@ -680,17 +682,20 @@ PyObject *tls_nss_conn_channel_binding(tls_nss_conn *conn, PyObject *args, PyObj
 
 extern PyType_Spec tls_nss_socket_spec;
 
-/* A TLS socket for an established TCP connection (client side: the
- * handshake runs before this returns) or for a listening socket. */
+/* A TLS socket for an established TCP connection (client side: with
+ * `run_handshake`, the handshake runs before this returns; else at the
+ * first do_handshake, read or write) or for a listening socket. */
 PyObject *tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner,
                                  int os_fd, const char *hostname,
-                                 PyObject *timeout, double handshake_budget);
+                                 PyObject *timeout, double handshake_budget,
+                                 PRBool run_handshake);
 PyObject *tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner,
                                 int os_fd, PyObject *timeout);
 /* A server connection over the connected descriptor `os_fd` (taken over),
- * its handshake run within the socket's timeout and the context's bound. */
+ * with `run_handshake` its handshake run within the socket's timeout and
+ * the context's bound. */
 PyObject *tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd,
-                               PyObject *timeout);
+                               PyObject *timeout, PRBool run_handshake);
 
 /* ---- memio.c ---- */
 

@@ -55,7 +55,6 @@ def _build_core(
     client_certificate: str | None = None,
 ) -> _nss.Context:
     """The _nss.Context (an NSS model socket) for ``config``."""
-    policy = effective_policy()
     _config.check_sources(config)
     chains = _config.signing_chains(config)
     if server and not chains:
@@ -70,23 +69,58 @@ def _build_core(
     sources = [_config.chain_source(chain) for chain in chains[: None if server else 1]]
     if ocsp_responses is not None:
         sources = _with_ocsp_responses(sources, ocsp_responses)
+    return make_core(
+        _config.settings_of(config),
+        server=server,
+        sources=sources,
+        trust=_config.trust_source(config.trust_store if verify else None),
+        verify=verify,
+        check_hostname=check_hostname and not server,
+        handshake_timeout=handshake_timeout,
+        session_cache_size=session_cache_size,
+        session_tickets=session_tickets,
+        keylog_filename=keylog_filename,
+        crls=None if crls is None else _pem.crl_ders(crls),
+        client_certificate_optional=optional,
+    )
+
+
+def make_core(
+    settings: _config.Settings,
+    *,
+    server: bool,
+    sources: Sequence[_pem.ChainSource],
+    trust: _pem.TrustSource,
+    verify: bool,
+    check_hostname: bool,
+    handshake_timeout: float | None = None,
+    session_cache_size: int = 0,
+    session_tickets: bool = True,
+    keylog_filename: KeylogFilename = None,
+    crls: tuple[bytes, ...] | None = None,
+    client_certificate_optional: bool = False,
+) -> _nss.Context:
+    """The _nss.Context for settings and sources already read, under the
+    policy in force: what every kind of context (PEP 748's, insecure, the
+    ssl module's) comes down to."""
+    policy = effective_policy()
     keylog_fd = _open_keylog(keylog_filename, policy.fips_mode)
     try:
         return _nss.Context(
-            _config.settings_of(config),
+            settings,
             server=server,
-            chains=sources,
-            trust=_config.trust_source(config.trust_store if verify else None),
+            chains=list(sources),
+            trust=trust,
             verify=verify,
-            check_hostname=check_hostname and not server,
+            check_hostname=check_hostname,
             policy=policy.describe(),
             pin_callback=tokens.pin_callback(),
             handshake_timeout=handshake_timeout,
             session_cache_size=session_cache_size,
             session_tickets=session_tickets,
             keylog_fd=keylog_fd,
-            crls=None if crls is None else _pem.crl_ders(crls),
-            client_certificate_optional=optional,
+            crls=crls,
+            client_certificate_optional=client_certificate_optional,
         )
     finally:
         if keylog_fd >= 0:
@@ -150,7 +184,7 @@ def _open_keylog(filename: KeylogFilename, fips_mode: bool) -> int:
         why = "NSS is in FIPS mode, where TLS secrets never leave its token"
         if not from_environment:
             raise configuration_error(f"writing a key log to {os.fspath(filename)!r}", why)
-        warnings.warn(f"SSLKEYLOGFILE is ignored: {why}", RuntimeWarning, stacklevel=4)
+        warnings.warn(f"SSLKEYLOGFILE is ignored: {why}", RuntimeWarning, stacklevel=5)
         return -1
     try:
         return os.open(filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)

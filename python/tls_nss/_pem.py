@@ -84,6 +84,9 @@ def pem_blocks(data: bytes, description: str) -> list[tuple[str, bytes]]:
     return blocks
 
 
+_LEGACY_ENCRYPTION = b"Proc-Type: 4,ENCRYPTED"
+
+
 def is_pem(data: bytes) -> bool:
     return _PEM_MARKER in data
 
@@ -143,6 +146,8 @@ class KeySource(NamedTuple):
     der: Optional[bytes] = None
     pem_label: Optional[str] = None  # None when the key came as bare DER
     token_id: Optional[str] = None
+    #: The password of an encrypted PKCS#8 key.
+    password: Optional[bytes] = None
 
 
 class ChainSource(NamedTuple):
@@ -171,12 +176,18 @@ def certificate_source(cert: Any, what: str = "certificate") -> CertificateSourc
     return CertificateSource(source.description, der=source.data)
 
 
-def key_source(key: Any) -> KeySource:
+def key_source(key: Any, password: bytes | None = None) -> KeySource:
     token_id = id_text(key, "private key")
     if token_id is not None:
         return KeySource("private key", token_id=token_id)
     der = private_key_der(key)
-    return KeySource(der.description, der=der.der, pem_label=der.pem_label)
+    if password is not None and _LEGACY_ENCRYPTION in read(key, "private key").data:
+        raise configuration_error(
+            f"loading {der.description}",
+            "the key is encrypted in OpenSSL's legacy PEM form (Proc-Type: 4,ENCRYPTED), "
+            "which NSS does not read; convert it to encrypted PKCS#8 with "
+            "'openssl pkcs8 -topk8 -in KEY -out NEW'")
+    return KeySource(der.description, der=der.der, pem_label=der.pem_label, password=password)
 
 
 def trust_anchor_ders(store: Any) -> tuple[bytes, ...]:
