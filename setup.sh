@@ -45,7 +45,10 @@ if command -v apt-get >/dev/null 2>&1; then
         python3 python3-dev python3-pytest python3-cryptography python3-mypy \
         openssl gnutls-bin libnss3-tools \
         p11-kit softhsm2 opensc zlib1g-dev libsqlite3-dev python3-matplotlib \
-        rpm rpmlint >/dev/null
+        rpm rpmlint curl \
+        python3-aiosmtpd python3-pyftpdlib python3-requests python3-httpx python3-h2 \
+        python3-aiohttp python3-websockets python3-tornado python3-uvicorn \
+        python3-hypercorn python3-openssl wrk >/dev/null
 elif command -v dnf >/dev/null 2>&1; then
     as_root dnf install -y -q \
         gcc make autoconf automake libtool pkgconf-pkg-config \
@@ -53,7 +56,10 @@ elif command -v dnf >/dev/null 2>&1; then
         python3 python3-devel python3-pytest python3-cryptography python3-mypy \
         openssl gnutls-utils nss-tools \
         p11-kit softhsm opensc zlib-devel sqlite-devel python3-matplotlib \
-        rpm-build rpmlint
+        rpm-build rpmlint curl \
+        python3-aiosmtpd python3-pyftpdlib python3-requests python3-httpx python3-h2 \
+        python3-aiohttp python3-websockets python3-tornado python3-uvicorn \
+        python3-hypercorn python3-pyOpenSSL wrk
 else
     echo "$0: neither apt-get nor dnf found; install the packages listed in README.md by hand" >&2
     exit 1

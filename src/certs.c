@@ -376,7 +376,9 @@ decrypt_pkcs8(tls_nss_state *st, PLArenaPool *arena, const SECItem *der, SECItem
     if ((slot = PK11_GetInternalSlot()) == NULL ||
         (key = PK11_PBEKeyGen(slot, &epki.algorithm, password, PR_FALSE, NULL)) == NULL)
         goto failed;
-    CK_MECHANISM_TYPE mechanism = PK11_GetPBECryptoMechanism(&epki.algorithm, &params, password);
+    /* PBES2 names a bare CBC cipher; PKCS#8's padding is PKCS#7's. */
+    CK_MECHANISM_TYPE mechanism =
+        PK11_GetPadMechanism(PK11_GetPBECryptoMechanism(&epki.algorithm, &params, password));
     doing = "decrypting it (is the password right?)";
     if (mechanism == CKM_INVALID_MECHANISM ||
         (plain = SECITEM_AllocItem(arena, NULL, epki.encrypted.len)) == NULL ||

@@ -192,8 +192,9 @@ tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn, PRErrorCode erro
     if (conn->check.verify_error != 0) {
         char certificate[300] = "";
         if (conn->check.verify_error_depth >= 0)
-            PyOS_snprintf(certificate, sizeof(certificate), "depth %d: %s",
-                          conn->check.verify_error_depth, conn->check.verify_error_subject);
+            PyOS_snprintf(certificate, sizeof(certificate), "depth %d: %s%s",
+                          conn->check.verify_error_depth, conn->check.verify_error_subject,
+                          conn->check.verify_error_self_signed ? " (self-signed)" : "");
         return tls_nss_raise_refused(st, conn->check.verify_error,
                                      certificate[0] ? certificate : NULL, "%s %s", operation,
                                      conn->peer);
@@ -427,7 +428,17 @@ conn_dealloc(tls_nss_conn *conn)
     Py_DECREF(type);
 }
 
+/* Decrypted bytes NSS holds that a read would return without waiting. */
+static PyObject *
+conn_pending(tls_nss_conn *conn, PyObject *unused)
+{
+    return PyLong_FromLong(conn->fd == NULL ? 0 : SSL_DataPending(conn->fd));
+}
+
 static PyMethodDef conn_methods[] = {
+    {"pending", (PyCFunction)conn_pending, METH_NOARGS,
+     "pending()\n--\n\nHow many decrypted bytes a read can return at once, as\n"
+     "ssl.SSLSocket.pending(). An NSS extension to PEP 748."},
     {"cipher", (PyCFunction)conn_cipher, METH_NOARGS,
      "cipher()\n--\n\nThe negotiated CipherSuite (an int if unnamed), or None."},
     {"negotiated_protocol", (PyCFunction)conn_negotiated_protocol, METH_NOARGS,

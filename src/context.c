@@ -119,17 +119,23 @@ configure_groups(tls_nss_state *st, PRFileDesc *base, PRBool is_server)
 }
 
 /* The context's anchors: its own (from DER or an id), or the system's
- * roots, loaded into NSS once. */
+ * roots, loaded into NSS once, or both. */
 static int
 load_trust(tls_nss_state *st, tls_nss_context *self, PyObject *trust, PyObject *pin_callback)
 {
-    PyObject *anchors = NULL, *token_id = NULL;
+    PyObject *anchors = NULL, *token_id = NULL, *with_system = NULL, *common_name = NULL;
     int result = -1;
 
     if (!self->trust.verify)
         return 0;
     if ((anchors = tls_nss_get_field(trust, "anchors")) == NULL ||
-        (token_id = tls_nss_get_field(trust, "token_id")) == NULL)
+        (token_id = tls_nss_get_field(trust, "token_id")) == NULL ||
+        (with_system = tls_nss_get_field(trust, "with_system")) == NULL ||
+        (common_name = tls_nss_get_field(trust, "common_name_fallback")) == NULL)
+        goto done;
+    self->trust.common_name_fallback = PyObject_IsTrue(common_name) ? PR_TRUE : PR_FALSE;
+    self->trust.beside_system = PyObject_IsTrue(with_system) ? PR_TRUE : PR_FALSE;
+    if (self->trust.beside_system && tls_nss_load_system_roots(st) < 0)
         goto done;
     if (token_id != Py_None) {
         const char *id = PyUnicode_AsUTF8(token_id);
@@ -150,6 +156,8 @@ load_trust(tls_nss_state *st, tls_nss_context *self, PyObject *trust, PyObject *
 done:
     Py_XDECREF(anchors);
     Py_XDECREF(token_id);
+    Py_XDECREF(with_system);
+    Py_XDECREF(common_name);
     return result;
 }
 
@@ -353,16 +361,17 @@ static PyObject *
 context_connect(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"fd", "hostname", "owner", "timeout", "handshake_budget",
-                               "handshake", NULL};
-    int fd, run_handshake = 1;
+                               "handshake", "shared_descriptor", NULL};
+    int fd, run_handshake = 1, shared = 0;
     const char *hostname;
     PyObject *owner, *timeout;
     double budget = -1.0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "izOO|dp:connect", keywords, &fd, &hostname,
-                                     &owner, &timeout, &budget, &run_handshake))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "izOO|dpp:connect", keywords, &fd, &hostname,
+                                     &owner, &timeout, &budget, &run_handshake, &shared))
         return NULL;
-    return tls_nss_socket_connect(self, owner, fd, hostname, timeout, budget, run_handshake);
+    return tls_nss_socket_connect(self, owner, fd, hostname, timeout, budget, run_handshake,
+                                  shared);
 }
 
 static PyObject *
@@ -381,14 +390,14 @@ context_listen(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 static PyObject *
 context_serve(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"fd", "owner", "timeout", "handshake", NULL};
-    int fd, run_handshake = 1;
+    static char *keywords[] = {"fd", "owner", "timeout", "handshake", "shared_descriptor", NULL};
+    int fd, run_handshake = 1, shared = 0;
     PyObject *owner, *timeout;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iOO|p:serve", keywords, &fd, &owner,
-                                     &timeout, &run_handshake))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iOO|pp:serve", keywords, &fd, &owner,
+                                     &timeout, &run_handshake, &shared))
         return NULL;
-    return tls_nss_socket_serve(self, owner, fd, timeout, run_handshake);
+    return tls_nss_socket_serve(self, owner, fd, timeout, run_handshake, shared);
 }
 
 static PyObject *

@@ -193,7 +193,7 @@ take_over(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_ar
 PyObject *
 tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
                        const char *hostname, PyObject *timeout_arg, double handshake_budget,
-                       PRBool run_handshake)
+                       PRBool run_handshake, PRBool transport_shared)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
@@ -202,6 +202,7 @@ tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
 
     if (self == NULL)
         return NULL;
+    self->tls.transport_shared = transport_shared;
     if (hostname != NULL && tls_nss_conn_set_hostname(&self->tls, hostname) < 0) {
         PR_Close(tcp);
         goto fail;
@@ -250,7 +251,7 @@ tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
 
 PyObject *
 tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_arg,
-                     PRBool run_handshake)
+                     PRBool run_handshake, PRBool transport_shared)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
@@ -259,6 +260,7 @@ tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject 
 
     if (self == NULL)
         return NULL;
+    self->tls.transport_shared = transport_shared;
     if (PR_GetPeerName(tcp, &addr) == PR_SUCCESS)
         describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
     if (tls_nss_token_keys_refresh(st, &ctx->groups) < 0) {
@@ -357,6 +359,29 @@ sock_recv(tls_nss_socket *self, PyObject *arg)
         return NULL;
     socket_call call = tls_nss_socket_call(CALL_RECV, "receiving from", self->timeout);
     return tls_nss_conn_read_bytes(&self->tls, receive_once, &call, size, "receiving from");
+}
+
+static PyObject *
+sock_recv_into(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"buffer", "nbytes", NULL};
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    Py_buffer view;
+    Py_ssize_t nbytes = 0, got = -1;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "w*|n:recv_into", keywords, &view, &nbytes))
+        return NULL;
+    if (nbytes < 0)
+        PyErr_SetString(PyExc_ValueError, "negative buffer size in recv_into()");
+    else if (nbytes > view.len)
+        PyErr_SetString(PyExc_ValueError, "nbytes is greater than the length of the buffer");
+    else if (check_connection(st, self, "recv_into") == 0) {
+        socket_call call = tls_nss_socket_call(CALL_RECV, "receiving from", self->timeout);
+        got = tls_nss_conn_read(&self->tls, receive_once, &call, view.buf,
+                                nbytes ? nbytes : view.len, "receiving from");
+    }
+    PyBuffer_Release(&view);
+    return got < 0 ? NULL : PyLong_FromSsize_t(got);
 }
 
 /* Sends what it can of `bytes` by `call`'s deadline; returns the count,
@@ -650,6 +675,9 @@ sock_repr(tls_nss_socket *self)
 static PyMethodDef sock_methods[] = {
     {"recv", (PyCFunction)sock_recv, METH_O,
      "recv(bufsize)\n--\n\nReceive up to bufsize bytes; b'' after the peer's close_notify."},
+    {"recv_into", (PyCFunction)(void (*)(void))sock_recv_into, METH_VARARGS | METH_KEYWORDS,
+     "recv_into(buffer, nbytes=0)\n--\n\nReceive up to nbytes (0: the buffer's length) into\n"
+     "buffer; the count, 0 once the peer has closed. As socket.socket's."},
     {"send", (PyCFunction)sock_send, METH_O,
      "send(data)\n--\n\nSend data; return how many bytes were sent."},
     {"sendall", (PyCFunction)sock_sendall, METH_O,

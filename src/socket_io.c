@@ -149,6 +149,18 @@ first_record_write(PRFileDesc *fd, const void *buf, PRInt32 amount)
 }
 
 static PRStatus PR_CALLBACK
+first_record_shutdown(PRFileDesc *fd, PRIntn how)
+{
+    tls_nss_conn *conn = (tls_nss_conn *)fd->secret;
+
+    /* NSS sends close_notify, then shuts the transport down; a transport
+     * the program shares stays open. */
+    if (conn != NULL && conn->transport_shared)
+        return PR_SUCCESS;
+    return fd->lower->methods->shutdown(fd->lower, how);
+}
+
+static PRStatus PR_CALLBACK
 first_record_close(PRFileDesc *fd)
 {
     /* The connection is the Python object's; only the layer goes. */
@@ -168,6 +180,7 @@ define_first_record_layer(void *unused)
     first_record_methods.send = first_record_send;
     first_record_methods.write = first_record_write;
     first_record_methods.close = first_record_close;
+    first_record_methods.shutdown = first_record_shutdown;
     return PR_SUCCESS;
 }
 

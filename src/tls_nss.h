@@ -395,8 +395,11 @@ int tls_nss_crls_check(const tls_nss_crls *crls, CERTCertList *chain);
 typedef struct {
     /* Per-context anchors, or NULL to trust the system's roots. */
     CERTCertList *anchors;
+    PRBool beside_system;  /* the anchors are trusted beside the system's roots */
     PRBool verify;         /* verify the peer's certificate at all */
     PRBool check_hostname; /* clients: match it against `hostname` */
+    /* A leaf without subjectAltName may match by its subject's CN. */
+    PRBool common_name_fallback;
     tls_nss_chain own;     /* clients: the chain to offer, if any */
     tls_nss_crls crls;     /* revocation lists, this context's only */
 } tls_nss_trust_policy;
@@ -411,6 +414,7 @@ typedef struct {
      * the peer's own) and subject, or -1 and "" when NSS did not say. */
     int verify_error_depth;
     char verify_error_subject[256];
+    PRBool verify_error_self_signed; /* the certificate issued itself */
     /* The chain NSS built from the peer's certificate to a trust anchor,
      * anchor included, once verification passed; NULL otherwise. */
     CERTCertList *verified_chain;
@@ -571,6 +575,10 @@ typedef struct {
     PRBool handshake_done;
     PRBool close_notify_received;
     PRBool close_notify_sent;
+    /* The descriptor duplicates one the program keeps using (under an
+     * ssl.SSLSocket): TLS's shutdown sends close_notify but leaves the
+     * TCP connection open, for unwrap() to go on in the clear. */
+    PRBool transport_shared;
     /* What the peer sent first, judged before NSS reads it. */
     PRBool first_record_judged;
     PRBool not_tls;
@@ -688,14 +696,15 @@ extern PyType_Spec tls_nss_socket_spec;
 PyObject *tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner,
                                  int os_fd, const char *hostname,
                                  PyObject *timeout, double handshake_budget,
-                                 PRBool run_handshake);
+                                 PRBool run_handshake, PRBool transport_shared);
 PyObject *tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner,
                                 int os_fd, PyObject *timeout);
 /* A server connection over the connected descriptor `os_fd` (taken over),
  * with `run_handshake` its handshake run within the socket's timeout and
  * the context's bound. */
 PyObject *tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd,
-                               PyObject *timeout, PRBool run_handshake);
+                               PyObject *timeout, PRBool run_handshake,
+                               PRBool transport_shared);
 
 /* ---- memio.c ---- */
 

@@ -89,6 +89,8 @@ note_refused_certificate(tls_nss_peer_check *check, const CERTVerifyLog *log,
     if (blamed == NULL || blamed->cert == NULL)
         return;
     check->verify_error_depth = (int)blamed->depth;
+    check->verify_error_self_signed =
+        SECITEM_ItemsAreEqual(&blamed->cert->derSubject, &blamed->cert->derIssuer);
     char *subject = CERT_NameToAscii(&blamed->cert->subject);
     if (subject != NULL) {
         PL_strncpyz(check->verify_error_subject, subject, sizeof(check->verify_error_subject));
@@ -133,6 +135,22 @@ keep_verified_chain(tls_nss_peer_check *check, CERTCertList *chain, CERTCertific
         CERT_DestroyCertificate(anchor);
 }
 
+/* CERT_VerifyCertName falls back to the subject's CN when a certificate
+ * has no subjectAltName; a context may refuse that, as the ssl module does
+ * by default (hostname_checks_common_name). */
+static PRBool
+names_may_match(const tls_nss_trust_policy *policy, CERTCertificate *cert)
+{
+    SECItem names = {siBuffer, NULL, 0};
+
+    if (policy->common_name_fallback)
+        return PR_TRUE;
+    if (CERT_FindCertExtension(cert, SEC_OID_X509_SUBJECT_ALT_NAME, &names) != SECSuccess)
+        return PR_FALSE;
+    SECITEM_FreeItem(&names, PR_FALSE);
+    return PR_TRUE;
+}
+
 /* Returns 0 when `cert` is acceptable, else the NSS error code that says
  * why not, with the certificate it concerns noted in `check`. Runs
  * without the GIL. */
@@ -159,7 +177,7 @@ verify_peer_certificate(tls_nss_peer_check *check, CERTCertificate *cert, PRBool
         in[n].type = cert_pi_trustAnchors;
         in[n++].value.pointer.chain = policy->anchors;
         in[n].type = cert_pi_useOnlyTrustAnchors;
-        in[n++].value.scalar.b = PR_TRUE;
+        in[n++].value.scalar.b = !policy->beside_system;
     }
     in[n].type = cert_pi_end;
     out[0].type = cert_po_errorLog;
@@ -180,11 +198,15 @@ verify_peer_certificate(tls_nss_peer_check *check, CERTCertificate *cert, PRBool
         if (error == 0)
             error = SEC_ERROR_UNTRUSTED_CERT;
         note_refused_certificate(check, &log, error);
+        /* NSS's log puts a self-signed leaf again above itself. */
+        if (check->verify_error_self_signed &&
+            SECITEM_ItemsAreEqual(&cert->derSubject, &cert->derIssuer))
+            check->verify_error_depth = 0;
     }
     /* PKIX leaves names alone. CERT_VerifyCertName matches DNS names,
      * wildcards included, and IP address literals against IP SANs. */
     else if (peer_is_server && policy->check_hostname &&
-             (check->hostname == NULL ||
+             (check->hostname == NULL || !names_may_match(policy, cert) ||
               CERT_VerifyCertName(cert, check->hostname) != SECSuccess)) {
         error = SSL_ERROR_BAD_CERT_DOMAIN;
         CERTVerifyLogNode leaf = {.cert = cert, .error = error, .depth = 0};

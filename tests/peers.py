@@ -75,11 +75,17 @@ class ServerProcess:
             _wait_for_line(self, ready_line)
 
     def output(self) -> str:
-        self.stop()
+        self._end()
         assert self.process.stdout is not None
-        return self.process.stdout.read()
+        text = self.process.stdout.read()
+        self._close_pipes()
+        return text
 
     def stop(self) -> None:
+        self._end()
+        self._close_pipes()
+
+    def _end(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -87,6 +93,11 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def _close_pipes(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def openssl_server(pki: Any, cert: str = "rsa", *, args: Sequence[str] = (), rev: bool = True) -> ServerProcess:

@@ -47,6 +47,8 @@ from ._context import (
     validate_config,
 )
 from .tokens import add_pkcs11_module, set_pin_callback
+from ._ssl_context import SSLContext, create_default_context
+from ._ssl_inject import extract_from_ssl, inject_into_ssl
 from . import certinfo
 from ._version import __version__ as __version__
 
@@ -92,4 +94,9 @@ __all__ = [
     "CertificateVerificationError",
     "TLSTimeoutError",
     "TLSConnectionError",
+    # the ssl module's API
+    "SSLContext",
+    "create_default_context",
+    "inject_into_ssl",
+    "extract_from_ssl",
 ]

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._pem import is_token_id
 from ._api import (
     Certificate,
     CipherSuite,
@@ -70,12 +71,6 @@ def protocol(text: str) -> NextProtocol | bytes:
         return NextProtocol(text.encode())
     except ValueError:
         return text.encode()
-
-
-def is_token_id(value: str) -> bool:
-    """A PKCS#11 URI or NSS nickname rather than a file: pkcs11: URIs, and
-    names that are not files ("token:nickname")."""
-    return value.startswith("pkcs11:") or not os.path.exists(value)
 
 
 def signing_chain(cert: str, key: str | None, extra: Sequence[str] = ()) -> SigningChain:

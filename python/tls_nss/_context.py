@@ -99,10 +99,12 @@ def make_core(
     keylog_filename: KeylogFilename = None,
     crls: tuple[bytes, ...] | None = None,
     client_certificate_optional: bool = False,
+    pin_callback: tokens.PinCallback | None = None,
 ) -> _nss.Context:
     """The _nss.Context for settings and sources already read, under the
     policy in force: what every kind of context (PEP 748's, insecure, the
-    ssl module's) comes down to."""
+    ssl module's) comes down to. PINs come from ``pin_callback``, else from
+    tokens.set_pin_callback()'s."""
     policy = effective_policy()
     keylog_fd = _open_keylog(keylog_filename, policy.fips_mode)
     try:
@@ -114,7 +116,7 @@ def make_core(
             verify=verify,
             check_hostname=check_hostname,
             policy=policy.describe(),
-            pin_callback=tokens.pin_callback(),
+            pin_callback=pin_callback or tokens.pin_callback(),
             handshake_timeout=handshake_timeout,
             session_cache_size=session_cache_size,
             session_tickets=session_tickets,

@@ -87,6 +87,12 @@ def pem_blocks(data: bytes, description: str) -> list[tuple[str, bytes]]:
 _LEGACY_ENCRYPTION = b"Proc-Type: 4,ENCRYPTED"
 
 
+def is_token_id(value: str) -> bool:
+    """A PKCS#11 URI or NSS nickname rather than a file: pkcs11: URIs, and
+    names that are not files ("token:nickname")."""
+    return value.startswith("pkcs11:") or not os.path.exists(value)
+
+
 def is_pem(data: bytes) -> bool:
     return _PEM_MARKER in data
 
@@ -166,6 +172,10 @@ class TrustSource(NamedTuple):
 
     anchors: Optional[tuple[bytes, ...]] = None
     token_id: Optional[str] = None
+    #: The anchors are trusted beside the system's roots, not instead.
+    with_system: bool = False
+    #: A server certificate without subjectAltName may match by its CN.
+    common_name_fallback: bool = True
 
 
 def certificate_source(cert: Any, what: str = "certificate") -> CertificateSource:

@@ -1,0 +1,500 @@
+"""tls_nss.SSLContext against the ssl module's own behaviour: what each
+setting does, what is refused, the exceptions and their attributes, the
+reporting methods' formats, and sockets blocking, timed and non-blocking.
+Peers are openssl s_server and the ssl module's own (OpenSSL) contexts;
+where the ssl module answers, its answer is the one expected."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from typing import Any, Callable
+
+import pytest
+from peers import TIMEOUT, need, openssl_server
+
+import tls_nss
+from tls_nss import _ssl_engine
+from tls_nss._ssl_context import _ORIGINAL_SSLCONTEXT
+
+
+def nss_client(pki, **kwargs: Any) -> tls_nss.SSLContext:
+    return tls_nss.create_default_context(cafile=str(pki.path("ca.pem")), **kwargs)
+
+
+def openssl_client(pki) -> ssl.SSLContext:
+    context = _ORIGINAL_SSLCONTEXT(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(pki.path("ca.pem"))
+    return context
+
+
+def nss_server(pki, cert: str = "ec") -> tls_nss.SSLContext:
+    context = tls_nss.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.path(f"{cert}-fullchain.pem"), pki.path(f"{cert}.key"))
+    return context
+
+
+class PairServer:
+    """A server context accepting one connection in a thread and handing
+    the SSLSocket (or the exception) to ``handler``."""
+
+    def __init__(self, context: ssl.SSLContext, handler: Callable[[Any], Any]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._context, self._handler = context, handler
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+            conn.settimeout(TIMEOUT)
+            with self._context.wrap_socket(conn, server_side=True) as tls:
+                self.result = self._handler(tls)
+        except BaseException as e:  # noqa: BLE001 - the test reads it
+            self.error = e
+
+    def join(self) -> Any:
+        self._thread.join(TIMEOUT)
+        self.listener.close()
+        return self.result
+
+
+def echo(tls: ssl.SSLSocket) -> bytes:
+    data = tls.recv(1024)
+    tls.sendall(data)
+    return data
+
+
+def connect(context: ssl.SSLContext, port: int, hostname: str | None = "localhost",
+            **kwargs: Any) -> ssl.SSLSocket:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    return context.wrap_socket(raw, server_hostname=hostname, **kwargs)
+
+
+# ---- the classes callers check for ----
+
+
+def test_contexts_sockets_and_objects_are_the_ssl_modules(pki):
+    context = nss_client(pki)
+    assert isinstance(context, ssl.SSLContext)
+    server = PairServer(nss_server(pki), echo)
+    with connect(context, server.port) as tls:
+        assert type(tls) is ssl.SSLSocket
+        assert isinstance(tls._sslobj, _ssl_engine.SocketEngine)
+        tls.sendall(b"ping")
+        assert tls.recv(4) == b"ping"
+    server.join()
+    bio = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")
+    assert type(bio) is ssl.SSLObject
+
+
+# ---- reporting, compared with the ssl module on the same server ----
+
+
+@pytest.mark.parametrize("cert", ["rsa", "ec"])
+def test_reports_match_the_ssl_modules(pki, cert):
+    def report(context: ssl.SSLContext) -> dict[str, Any]:
+        server = openssl_server(pki, cert)
+        with connect(context, server.port) as tls:
+            answer = {"cert": tls.getpeercert(), "der": tls.getpeercert(True),
+                      "version": tls.version(), "cipher": tls.cipher(),
+                      "alpn": tls.selected_alpn_protocol(), "compression": tls.compression()}
+        server.stop()
+        return answer
+
+    ours, theirs = report(nss_client(pki)), report(openssl_client(pki))
+    # Each client prefers its own TLS 1.3 suite; both come in OpenSSL's form.
+    assert ours.pop("cipher") in {("TLS_AES_128_GCM_SHA256", "TLSv1.3", 128),
+                                  ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256)}
+    theirs.pop("cipher")
+    assert ours == theirs
+
+
+def test_alpn_is_negotiated(pki):
+    server_ctx = nss_server(pki)
+    server_ctx.set_alpn_protocols(["h2", "http/1.1"])
+    server = PairServer(server_ctx, lambda tls: tls.selected_alpn_protocol())
+    client = openssl_client(pki)
+    client.set_alpn_protocols(["http/1.1"])
+    with connect(client, server.port) as tls:
+        assert tls.selected_alpn_protocol() == "http/1.1"
+    assert server.join() == "http/1.1"
+
+
+# ---- verification failures, with OpenSSL's codes ----
+
+
+def _verify_failure(pki, server_args: list[str], cert: str = "ec",
+                    hostname: str = "localhost") -> ssl.SSLCertVerificationError:
+    server = openssl_server(pki, cert, args=server_args)
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            connect(nss_client(pki), server.port, hostname)
+    finally:
+        server.stop()
+    assert info.value.reason == "CERTIFICATE_VERIFY_FAILED" and info.value.library == "SSL"
+    return info.value
+
+
+def test_unknown_issuer_is_20(pki):
+    error = _verify_failure(pki, [], cert="other")
+    assert (error.verify_code, error.verify_message) == (20, "unable to get local issuer certificate")
+
+
+def test_self_signed_leaf_is_18(pki, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    # A CA's own certificate, served as a leaf: self-signed, and not trusted.
+    (tmp_path / "self.key").write_bytes(pki.other_ca.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    (tmp_path / "self.pem").write_bytes(pki.other_ca.cert_pem)
+    server = openssl_server(_Files(tmp_path), "self")
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            connect(nss_client(pki), server.port, "localhost")
+    finally:
+        server.stop()
+    assert (info.value.verify_code, info.value.verify_message) == (18, "self-signed certificate")
+
+
+def test_self_signed_in_chain_is_19(pki):
+    error = _verify_failure(pki, ["-cert_chain", str(pki.path("other-ca.pem"))], cert="other")
+    assert error.verify_code == 19
+    assert error.verify_message == "self-signed certificate in certificate chain"
+
+
+def test_expired_is_10(pki):
+    error = _verify_failure(pki, [], cert="expired")
+    assert (error.verify_code, error.verify_message) == (10, "certificate has expired")
+
+
+def test_hostname_mismatch_is_62(pki):
+    error = _verify_failure(pki, [], cert="wrongname")
+    assert error.verify_code == 62
+    assert error.verify_message == "Hostname mismatch, certificate is not valid for 'localhost'."
+
+
+class _Files:
+    def __init__(self, root: Any) -> None:
+        self.root = root
+
+    def path(self, name: str) -> Any:
+        return self.root / name
+
+
+# ---- settings: honoured, narrowed or refused ----
+
+
+def _deprecated(setting: Callable[[], None]) -> None:
+    """Sets what the ssl module deprecates (and still honours) without its
+    warning escaping the test."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        setting()
+
+
+def test_maximum_version_and_options_choose_the_version(pki):
+    for configure, expected in (
+        (lambda c: setattr(c, "maximum_version", ssl.TLSVersion.TLSv1_2), "TLSv1.2"),
+        (lambda c: _deprecated(lambda: setattr(c, "options", c.options | ssl.OP_NO_TLSv1_3)),
+         "TLSv1.2"),
+        (lambda c: None, "TLSv1.3"),
+    ):
+        server = PairServer(nss_server(pki), lambda tls: tls.version())
+        client = nss_client(pki)
+        configure(client)
+        with connect(client, server.port) as tls:
+            assert tls.version() == expected
+        assert server.join() == expected
+
+
+def test_versions_below_the_policy_are_narrowed_and_nothing_left_fails(pki):
+    client = nss_client(pki)
+    _deprecated(lambda: setattr(client, "minimum_version", ssl.TLSVersion.TLSv1))
+    server = PairServer(nss_server(pki), lambda tls: tls.version())
+    with connect(client, server.port) as tls:
+        assert tls.version() == "TLSv1.3"
+    server.join()
+    _deprecated(lambda: setattr(client, "maximum_version", ssl.TLSVersion.TLSv1_1))
+    with pytest.raises(ssl.SSLError, match="crypto policy") as info:
+        client.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")
+    assert info.value.reason == "NO_PROTOCOLS_AVAILABLE"
+
+
+def test_set_ciphers_maps_openssl_strings_to_nss_suites(pki):
+    server_ctx = nss_server(pki)
+    server_ctx.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384")
+    server = PairServer(server_ctx, lambda tls: tls.cipher())
+    client = nss_client(pki)
+    client.maximum_version = ssl.TLSVersion.TLSv1_2
+    with connect(client, server.port) as tls:
+        assert tls.cipher() == ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLSv1.2", 256)
+    server.join()
+    names = {c["name"] for c in server_ctx.get_ciphers()}
+    assert "ECDHE-ECDSA-AES256-GCM-SHA384" in names and "ECDHE-ECDSA-AES128-GCM-SHA256" not in names
+
+
+def test_uvicorns_tlsv1_cipher_string_still_connects(pki):
+    """uvicorn's default ssl_ciphers is "TLSv1": OpenSSL's TLS 1.0 suites,
+    narrowed to those NSS has and the policy allows."""
+    server_ctx = nss_server(pki)
+    server_ctx.set_ciphers("TLSv1")
+    server = PairServer(server_ctx, lambda tls: tls.version())
+    with connect(nss_client(pki), server.port) as tls:
+        assert tls.version() == "TLSv1.3"
+    server.join()
+
+
+def test_a_cipher_string_the_policy_leaves_nothing_of_fails_naming_it(pki):
+    from nss_mode import facts
+
+    client = nss_client(pki)
+    client.maximum_version = ssl.TLSVersion.TLSv1_2
+    # Suites OpenSSL offers that the policy leaves out (on Fedora's DEFAULT,
+    # RSA key exchange with CBC and SHA-1).
+    client.set_ciphers("ALL:@SECLEVEL=0")
+    left_out = [c["name"] for c in _ORIGINAL_SSLCONTEXT.get_ciphers(client)
+                if c["protocol"] != "TLSv1.3" and c["id"] & 0xFFFF not in facts()["cipher_suites"]]
+    if not left_out:
+        pytest.skip("the crypto policy leaves out no suite OpenSSL offers")
+    client.set_ciphers(left_out[0])
+    with pytest.raises(ssl.SSLError, match="crypto policy") as info:
+        client.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")
+    assert info.value.reason == "NO_CIPHER_MATCH"
+
+
+def test_refused_settings_are_loud(pki):
+    context = tls_nss.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with pytest.raises(NotImplementedError):
+        context.set_npn_protocols(["h2"])
+    with pytest.raises(NotImplementedError, match="policy"):
+        context.set_ecdh_curve("prime256v1")
+    with pytest.raises(ValueError):
+        context.verify_flags = ssl.VERIFY_ALLOW_PROXY_CERTS
+
+
+def test_no_trust_anchors_fails_as_a_verification_error(pki):
+    client = tls_nss.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    server = openssl_server(pki, "ec")
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            connect(client, server.port)
+    finally:
+        server.stop()
+    assert info.value.verify_code == 20
+
+
+def test_cert_none_connects_without_verifying(pki):
+    client = tls_nss.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    server = openssl_server(pki, "other")
+    with connect(client, server.port) as tls:
+        assert tls.getpeercert() == {}
+        assert tls.getpeercert(True) == pki.issued["other"].cert_der
+    server.stop()
+
+
+# ---- load_cert_chain ----
+
+
+@pytest.mark.parametrize("password", ["secret", b"secret", lambda: "secret", lambda: b"secret"])
+def test_encrypted_keys_load_with_every_kind_of_password(pki, tmp_path, password):
+    key = tmp_path / "key.pem"
+    key.write_bytes(pki.issued["rsa"].key_pem(password=b"secret"))
+    server_ctx = tls_nss.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pki.path("rsa.pem"), key, password=password)
+    server = PairServer(server_ctx, echo)
+    with connect(openssl_client(pki), server.port) as tls:
+        tls.sendall(b"k")
+        assert tls.recv(1) == b"k"
+    server.join()
+
+
+def test_a_wrong_password_or_none_is_an_ssl_error(pki, tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_bytes(pki.issued["ec"].key_pem(password=b"secret"))
+    context = tls_nss.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with pytest.raises(ssl.SSLError):
+        context.load_cert_chain(pki.path("ec.pem"), key)
+    context.load_cert_chain(pki.path("ec.pem"), key, password="wrong")
+    with pytest.raises(ssl.SSLError, match="password"):
+        context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True)
+    with pytest.raises(FileNotFoundError):
+        context.load_cert_chain(tmp_path / "missing.pem")
+
+
+def test_an_rsa_and_an_ecdsa_chain_are_both_served(pki):
+    server_ctx = nss_server(pki, "rsa")
+    server_ctx.load_cert_chain(pki.path("ec-fullchain.pem"), pki.path("ec.key"))
+    for sigalgs, expected in (("ECDSA+SHA256", "ec"), ("RSA-PSS+SHA256", "rsa")):
+        client = openssl_client(pki)
+        client.maximum_version = ssl.TLSVersion.TLSv1_2
+        client.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256" if expected == "ec"
+                           else "ECDHE-RSA-AES128-GCM-SHA256")
+        server = PairServer(server_ctx, echo)
+        with connect(client, server.port) as tls:
+            assert tls.getpeercert(True) == pki.issued[expected].cert_der, sigalgs
+            tls.sendall(b"x")
+            tls.recv(1)
+        server.join()
+
+
+# ---- sockets: timeouts, non-blocking, unwrap, threads ----
+
+
+def test_a_silent_server_times_out_as_socket_timeout(pki):
+    listener = socket.create_server(("127.0.0.1", 0))
+    raw = socket.create_connection(listener.getsockname(), timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(socket.timeout):
+        nss_client(pki).wrap_socket(raw, server_hostname="localhost")
+    assert time.monotonic() - started < 5
+    raw.close()
+    listener.close()
+
+
+def test_non_blocking_sockets_want_read(pki):
+    server = PairServer(nss_server(pki), echo)
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    tls = nss_client(pki).wrap_socket(raw, server_hostname="localhost",
+                                      do_handshake_on_connect=False)
+    tls.setblocking(False)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            time.sleep(0.01)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.recv(10)
+    tls.setblocking(True)
+    tls.sendall(b"nb")
+    assert tls.recv(2) == b"nb"
+    tls.close()
+    server.join()
+
+
+def test_unwrap_goes_on_in_the_clear(pki):
+    def server_side(tls: ssl.SSLSocket) -> bytes:
+        assert tls.recv(5) == b"plain"
+        plain = tls.unwrap()
+        return plain.recv(100)
+
+    server = PairServer(nss_server(pki), server_side)
+    tls = connect(nss_client(pki), server.port)
+    tls.sendall(b"plain")
+    plain = tls.unwrap()
+    assert type(plain) is ssl.SSLSocket and plain._sslobj is None
+    plain.sendall(b"in the clear")
+    plain.close()
+    assert server.join() == b"in the clear"
+
+
+def test_shutdown_from_another_thread_wakes_a_blocked_read(pki):
+    server = PairServer(nss_server(pki), lambda tls: tls.recv(10))
+    tls = connect(nss_client(pki), server.port)
+    threading.Timer(0.3, tls.shutdown, args=(socket.SHUT_RDWR,)).start()
+    started = time.monotonic()
+    with pytest.raises((OSError, ssl.SSLError, ValueError)):
+        while True:
+            if not tls.recv(10):
+                raise OSError("EOF")
+    assert time.monotonic() - started < 5
+    tls.close()
+    server.join()
+
+
+def test_a_read_and_a_write_in_two_threads(pki):
+    def server_side(tls: ssl.SSLSocket) -> int:
+        total = 0
+        while total < 1 << 20:
+            data = tls.recv(65536)
+            if not data:
+                break
+            total += len(data)
+            tls.sendall(data)
+        return total
+
+    server = PairServer(nss_server(pki), server_side)
+    tls = connect(nss_client(pki), server.port)
+    received = bytearray()
+
+    def reader() -> None:
+        while len(received) < 1 << 20:
+            received.extend(tls.recv(65536))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    tls.sendall(b"x" * (1 << 20))
+    thread.join(TIMEOUT)
+    assert len(received) == 1 << 20
+    tls.close()
+    assert server.join() == 1 << 20
+
+
+def test_makefile_and_sendfile(pki, tmp_path):
+    content = b"line one\nline two\n" * 1000
+    path = tmp_path / "f"
+    path.write_bytes(content)
+
+    def server_side(tls: ssl.SSLSocket) -> bytes:
+        with tls.makefile("rb") as f:
+            return f.read(len(content))
+
+    server = PairServer(nss_server(pki), server_side)
+    with connect(nss_client(pki), server.port) as tls, open(path, "rb") as f:
+        assert tls.sendfile(f) == len(content)
+    assert server.join() == content
+
+
+# ---- asyncio's SSLObject, through the BIO engine ----
+
+
+def test_memory_bios_between_ours_and_openssl(pki):
+    client = nss_client(pki).wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(),
+                                      server_hostname="localhost")
+    server_ctx = _ORIGINAL_SSLCONTEXT(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pki.path("ec.pem"), pki.path("ec.key"))
+    c_in, c_out = client._sslobj._incoming, client._sslobj._outgoing
+    s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    for _ in range(10):
+        for side in (client, server):
+            try:
+                side.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+    assert client.version() == server.version() == "TLSv1.3"
+    client.write(b"through memory")
+    s_in.write(c_out.read())
+    assert server.read(100) == b"through memory"
+    with pytest.raises(ssl.SSLWantReadError):
+        client.read(10)
+
+
+def test_injection_survives_contexts_made_before_it(pki):
+    before = ssl.create_default_context()
+    tls_nss.inject_into_ssl()
+    try:
+        before.minimum_version = ssl.TLSVersion.TLSv1_2  # ssl.py's setter, rebound name
+        before.options |= ssl.OP_NO_TICKET
+        before.verify_mode = ssl.CERT_REQUIRED
+        assert type(before) is _ORIGINAL_SSLCONTEXT
+        made = ssl.create_default_context()
+        assert type(made) is tls_nss.SSLContext
+        made.minimum_version = ssl.TLSVersion.TLSv1_2
+    finally:
+        tls_nss.extract_from_ssl()
+    assert ssl.SSLContext is _ORIGINAL_SSLCONTEXT
+    before.minimum_version = ssl.TLSVersion.TLSv1_3
