@@ -285,3 +285,38 @@ def test_ftplib_ftp_tls_against_pyftpdlib(pki, client_context, tmp_path):
     finally:
         server.close_all()
         thread.join(TIMEOUT)
+
+
+# ---- python3 -m tls_nss run ----
+
+_PROGRAM = '''\
+import ssl, sys, urllib.request
+context = ssl.create_default_context(cafile=sys.argv[2])
+with urllib.request.urlopen(sys.argv[1], context=context) as response:
+    print(type(context).__module__, type(response.fp.raw._sock._sslobj).__name__,
+          response.read().decode().strip())
+'''
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_run_puts_an_unmodified_program_on_nss(pki, tmp_path, how):
+    import sys
+
+    (tmp_path / "hello.txt").write_text("hello\n")
+    (tmp_path / "fetch.py").write_text(_PROGRAM)
+    port = free_port()
+    server = Process([need("openssl"), "s_server", "-accept", f"127.0.0.1:{port}", "-WWW",
+                      "-cert", str(pki.path("ec.pem")), "-key", str(pki.path("ec.key"))],
+                     port, cwd=tmp_path)
+    program = [str(tmp_path / "fetch.py")] if how == "script" else ["-m", "fetch"]
+    import os
+
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"}
+    try:
+        done = subprocess.run([sys.executable, "-W", "error", "-m", "tls_nss", "run", *program,
+                               f"https://localhost:{port}/hello.txt", str(pki.path("ca.pem"))],
+                              capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["tls_nss._ssl_context", "SocketEngine", "hello"]

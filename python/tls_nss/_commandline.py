@@ -173,10 +173,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("version", help="show the versions of tls_nss and NSS",
                         description="Show the versions of tls_nss and NSS.")
+    run = commands.add_parser(
+        "run", help="run a Python program with every ssl.SSLContext it makes NSS's",
+        description="Run a Python program as 'python3 -m MODULE' or 'python3 SCRIPT' would, "
+        "after tls_nss.inject_into_ssl(): every ssl.SSLContext it makes, and what the "
+        "standard library and its libraries build on it, is NSS's, under the system crypto "
+        "policy. Everything after MODULE or SCRIPT goes to the program.",
+        usage=f"{PROG} run [-h] [-m MODULE | SCRIPT] [ARGS...]",
+    )
+    run.add_argument("-m", metavar="MODULE", dest="module", help="run a module, as python3 -m")
+    run.add_argument("program", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS...]",
+                     help="the script and its arguments (after -m MODULE: the module's)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["run"]:
+        # Everything after MODULE or SCRIPT is the program's, options too.
+        from ._run import run as run_program
+
+        return run_program(words[1:])
     args = build_parser().parse_args(argv)
     if args.command == "connect":
         from ._connect import run as run_connect
