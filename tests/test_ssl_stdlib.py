@@ -320,3 +320,53 @@ def test_run_puts_an_unmodified_program_on_nss(pki, tmp_path, how):
         server.stop()
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["tls_nss._ssl_context", "SocketEngine", "hello"]
+
+
+def test_ftplib_ccc_goes_back_to_the_clear(pki, client_context):
+    """FTP_TLS.ccc() unwraps the control connection (pyftpdlib has no CCC,
+    so the server here is the ssl module's, OpenSSL): close_notify both
+    ways, then the same TCP connection in the clear."""
+    server_ctx = tls_nss._ssl_context._ORIGINAL_SSLCONTEXT(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pki.path("ec.pem"), pki.path("ec.key"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[str] = []
+
+    def line(sock: Any) -> str:
+        data = b""
+        while not data.endswith(b"\r\n"):
+            chunk = sock.recv(1)
+            if not chunk:
+                break
+            data += chunk
+        seen.append(data.decode().strip())
+        return seen[-1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(TIMEOUT)
+        conn.sendall(b"220 ready\r\n")
+        assert line(conn) == "AUTH TLS"
+        conn.sendall(b"234 go\r\n")
+        secure = server_ctx.wrap_socket(conn, server_side=True)
+        assert line(secure) == "CCC"
+        secure.sendall(b"200 back to the clear\r\n")
+        plain = secure.unwrap()
+        assert line(plain) == "NOOP"
+        plain.sendall(b"200 in the clear\r\n")
+        line(plain)
+        plain.sendall(b"221 bye\r\n")
+        plain.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = ftplib.FTP_TLS(context=client_context(), timeout=TIMEOUT)
+    client.connect("127.0.0.1", listener.getsockname()[1])
+    client.auth()
+    assert_nss(client.sock)
+    client.ccc()
+    assert type(client.sock) is ssl.SSLSocket and client.sock._sslobj is None
+    assert client.voidcmd("NOOP").startswith("200 in the clear")
+    client.quit()
+    thread.join(TIMEOUT)
+    listener.close()
+    assert seen == ["AUTH TLS", "CCC", "NOOP", "QUIT"]

@@ -101,6 +101,16 @@ def test_server_key_in_token_by_nickname_serves_openssl_gnutls_and_ours(token, p
     assert result["pin_calls"] == [[TOKEN, False]]
 
 
+def test_ssl_context_load_cert_chain_takes_token_uris(token, pki):
+    """The ssl module's API: load_cert_chain() with pkcs11: URIs, and the
+    password as the token's PIN; the key signs inside the token."""
+    result = run(token, "ssl-serve", pki=str(pki.root),
+                 cert=uri(token=TOKEN, object="server", type="cert"),
+                 key=uri(token=TOKEN, object="server", type="private"), password=PIN)
+    assert result["served"] == {"data": "from the token's server\n", "type": "SSLSocket"}
+    assert result["peer"]["returncode"] == 0, result["peer"]
+
+
 def test_server_key_in_token_by_uri_with_pin_value(token, pki):
     cert = uri(token=TOKEN, object="server", type="cert")
     key = uri(token=TOKEN, object="server", type="private", q_pin_value=PIN)

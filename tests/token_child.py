@@ -265,7 +265,39 @@ def trust(params: dict[str, Any]) -> dict[str, Any]:
         server.stop()
 
 
-SCENARIOS = {"context": context, "serve": serve, "client": client, "trust": trust}
+def ssl_serve(params: dict[str, Any]) -> dict[str, Any]:
+    """tls_nss.SSLContext, the ssl module's API: load_cert_chain(certfile=
+    "cert", keyfile="key", password="password") with token ids, serving
+    openssl s_client from a thread through ssl.SSLSocket."""
+    import socket
+    import ssl
+    import threading
+
+    context = tls.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(params["cert"], params.get("key"), password=params.get("password"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    served: dict[str, Any] = {}
+
+    def one() -> None:
+        conn, _ = listener.accept()
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls_sock:
+                served["data"] = tls_sock.recv(100).decode()
+                served["type"] = type(tls_sock).__name__
+                tls_sock.sendall(served["data"].encode())
+        except Exception as e:  # noqa: BLE001 - reported
+            served["error"] = repr(e)
+
+    thread = threading.Thread(target=one)
+    thread.start()
+    outcome = _peer_client("openssl", listener.getsockname()[1], Files(params["pki"]))
+    thread.join(30)
+    listener.close()
+    return {"peer": outcome, "served": served}
+
+
+SCENARIOS = {"context": context, "serve": serve, "client": client, "trust": trust,
+             "ssl-serve": ssl_serve}
 
 if __name__ == "__main__":
     scenario, raw = sys.argv[1], sys.argv[2]
