@@ -1,7 +1,9 @@
 /* The ClientHello, read as it passes on its way to NSS (sockets: the
- * first-record layer; buffers: process_incoming) or out of a client.
+ * first-record layer; buffers: process_incoming) or out of a client, or
+ * before it (the ssl module's sni_callback, which must run before NSS
+ * starts the handshake, and in Python).
  *
- * Two things need it that NSS does not hand out:
+ * What needs it that NSS does not hand out:
  * - the key log names each connection by the ClientHello's random;
  * - a server that switches models on SNI must give back the client's key
  *   exchange groups. NSS narrows a server socket's groups to those the
@@ -118,37 +120,109 @@ join_fragments(unsigned char *wire, size_t n)
     return written;
 }
 
+enum { SERVER_NAME = 0, HOST_NAME = 0 };
+typedef enum { HELLO_MALFORMED = -1, HELLO_INCOMPLETE = -2, EXTENSION_ABSENT = 0,
+               EXTENSION_FOUND = 1 } lookup;
+
+/* The data of extension `wanted` in the ClientHello that `wire` starts with
+ * (TLS records, joined in place). */
+static lookup
+find_extension(unsigned char *wire, size_t n, size_t wanted, cursor *data)
+{
+    if (n > 0 && wire[0] != RECORD_HANDSHAKE)
+        return HELLO_MALFORMED;
+    size_t joined = join_fragments(wire, n);
+    cursor hello = {wire, joined}, body, skipped, extensions;
+    size_t type, length;
+
+    if (joined < 4)
+        return HELLO_INCOMPLETE;
+    if (!take_number(&hello, 1, &type) || type != CLIENT_HELLO)
+        return HELLO_MALFORMED;
+    if (!take_number(&hello, 3, &length))
+        return HELLO_MALFORMED;
+    if (hello.left < length)
+        return HELLO_INCOMPLETE;
+    hello.left = length;
+    body = hello;
+    if (!take(&body, 2 + 32, NULL) ||            /* legacy_version, random */
+        !take_vector(&body, 1, &skipped) ||      /* legacy_session_id */
+        !take_vector(&body, 2, &skipped) ||      /* cipher_suites */
+        !take_vector(&body, 1, &skipped))        /* legacy_compression_methods */
+        return HELLO_MALFORMED;
+    if (body.left == 0)
+        return EXTENSION_ABSENT;
+    if (!take_vector(&body, 2, &extensions))
+        return HELLO_MALFORMED;
+    while (extensions.left > 0) {
+        size_t extension;
+        if (!take_number(&extensions, 2, &extension) || !take_vector(&extensions, 2, data))
+            return HELLO_MALFORMED;
+        if (extension == wanted)
+            return EXTENSION_FOUND;
+    }
+    return EXTENSION_ABSENT;
+}
+
 /* The groups the ClientHello lists: how many, at most `room`; -1 when it
  * is not all there, is malformed, or has no supported_groups. */
 static int
 listed_groups(unsigned char *wire, size_t n, PRUint16 *out, int room)
 {
-    cursor hello = {wire, join_fragments(wire, n)}, body, skipped, extensions;
-    size_t type;
+    cursor data, list;
+    size_t group;
 
-    if (!take_number(&hello, 1, &type) || type != CLIENT_HELLO ||
-        !take_vector(&hello, 3, &body) ||
-        !take(&body, 2 + 32, NULL) ||             /* legacy_version, random */
-        !take_vector(&body, 1, &skipped) ||       /* legacy_session_id */
-        !take_vector(&body, 2, &skipped) ||       /* cipher_suites */
-        !take_vector(&body, 1, &skipped) ||       /* legacy_compression_methods */
-        !take_vector(&body, 2, &extensions))
+    if (find_extension(wire, n, SUPPORTED_GROUPS, &data) != EXTENSION_FOUND ||
+        !take_vector(&data, 2, &list))
         return -1;
-    while (extensions.left > 0) {
-        cursor data, list;
-        size_t extension, group;
-        if (!take_number(&extensions, 2, &extension) || !take_vector(&extensions, 2, &data))
-            return -1;
-        if (extension != SUPPORTED_GROUPS)
-            continue;
-        if (!take_vector(&data, 2, &list))
-            return -1;
-        int count = 0;
-        while (count < room && take_number(&list, 2, &group))
-            out[count++] = (PRUint16)group;
-        return count;
+    int count = 0;
+    while (count < room && take_number(&list, 2, &group))
+        out[count++] = (PRUint16)group;
+    return count;
+}
+
+PyObject *
+tls_nss_client_hello_server_name(PyObject *module, PyObject *arg)
+{
+    Py_buffer view;
+    cursor data, names, name;
+    size_t type;
+    PyObject *result = NULL;
+
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    /* Joined in a copy: the caller's bytes stay as they are. */
+    unsigned char *wire = PyMem_Malloc(view.len ? (size_t)view.len : 1);
+    if (wire == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
     }
-    return -1;
+    memcpy(wire, view.buf, (size_t)view.len);
+    switch (find_extension(wire, (size_t)view.len, SERVER_NAME, &data)) {
+    case HELLO_INCOMPLETE:
+        result = Py_NewRef(Py_False);
+        break;
+    case EXTENSION_FOUND:
+        /* The first host_name of the server_name list (RFC 6066, 3). */
+        if (take_vector(&data, 2, &names) && take_number(&names, 1, &type) &&
+            type == HOST_NAME && take_vector(&names, 2, &name) && name.left > 0) {
+            result = PyUnicode_DecodeASCII((const char *)name.at, (Py_ssize_t)name.left,
+                                           "strict");
+            if (result == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear();
+                result = Py_NewRef(Py_None);
+            }
+            break;
+        }
+        /* A name NSS will refuse, not ours to judge. */
+        result = Py_NewRef(Py_None);
+        break;
+    default:
+        result = Py_NewRef(Py_None);
+    }
+    PyMem_Free(wire);
+    PyBuffer_Release(&view);
+    return result;
 }
 
 static PRBool

@@ -417,6 +417,7 @@ conn_dealloc(tls_nss_conn *conn)
     }
     PyMem_Free(conn->check.hostname);
     tls_nss_conn_forget_hello(conn);
+    PyMem_RawFree(conn->prefix);
     if (conn->check.verified_chain != NULL)
         CERT_DestroyCertList(conn->check.verified_chain);
     if (conn->check.own_key != NULL)

@@ -390,14 +390,20 @@ context_listen(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 static PyObject *
 context_serve(tls_nss_context *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"fd", "owner", "timeout", "handshake", "shared_descriptor", NULL};
+    static char *keywords[] = {"fd", "owner", "timeout", "handshake", "shared_descriptor",
+                               "prefix", NULL};
     int fd, run_handshake = 1, shared = 0;
     PyObject *owner, *timeout;
+    Py_buffer prefix = {0};
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iOO|pp:serve", keywords, &fd, &owner,
-                                     &timeout, &run_handshake, &shared))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iOO|ppy*:serve", keywords, &fd, &owner,
+                                     &timeout, &run_handshake, &shared, &prefix))
         return NULL;
-    return tls_nss_socket_serve(self, owner, fd, timeout, run_handshake, shared);
+    PyObject *result =
+        tls_nss_socket_serve(self, owner, fd, timeout, run_handshake, shared, &prefix);
+    if (prefix.obj != NULL)
+        PyBuffer_Release(&prefix);
+    return result;
 }
 
 static PyObject *

@@ -163,6 +163,11 @@ static PyMethodDef module_methods[] = {
     {"policy_report", policy_report, METH_NOARGS,
      "policy_report()\n--\n\nThe effective policy: versions, suites, groups, schemes, key sizes,\n"
      "as far as NSS's token can give them, and whether NSS is in FIPS mode."},
+    {"client_hello_server_name", tls_nss_client_hello_server_name, METH_O,
+     "client_hello_server_name(data)\n--\n\n"
+     "The SNI host name of the ClientHello that the bytes `data` start with (TLS\n"
+     "records); False while it is not all there; None when it names none or\n"
+     "is not a ClientHello."},
     {"cipher_suite_name", cipher_suite_name, METH_O,
      "cipher_suite_name(id)\n--\n\nThe IANA name NSS gives the suite, or None for one it lacks."},
     {"features", features, METH_NOARGS,

@@ -251,7 +251,7 @@ tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
 
 PyObject *
 tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_arg,
-                     PRBool run_handshake, PRBool transport_shared)
+                     PRBool run_handshake, PRBool transport_shared, const Py_buffer *prefix)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
@@ -261,6 +261,15 @@ tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject 
     if (self == NULL)
         return NULL;
     self->tls.transport_shared = transport_shared;
+    if (prefix->len > 0) {
+        if ((self->tls.prefix = PyMem_RawMalloc((size_t)prefix->len)) == NULL) {
+            PR_Close(tcp);
+            Py_DECREF(self);
+            return PyErr_NoMemory();
+        }
+        memcpy(self->tls.prefix, prefix->buf, (size_t)prefix->len);
+        self->tls.prefix_length = (size_t)prefix->len;
+    }
     if (PR_GetPeerName(tcp, &addr) == PR_SUCCESS)
         describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
     if (tls_nss_token_keys_refresh(st, &ctx->groups) < 0) {

@@ -97,12 +97,32 @@ static PRDescIdentity first_record_identity = PR_INVALID_IO_LAYER;
 static PRIOMethods first_record_methods;
 static PRCallOnceType first_record_once;
 
+/* The bytes read before NSS took the descriptor over, first. */
+static PRInt32
+recv_prefix(tls_nss_conn *conn, void *buf, PRInt32 amount, PRIntn flags)
+{
+    size_t left = conn->prefix_length - conn->prefix_read;
+    size_t take = (size_t)amount < left ? (size_t)amount : left;
+
+    memcpy(buf, conn->prefix + conn->prefix_read, take);
+    if (!(flags & PR_MSG_PEEK))
+        conn->prefix_read += take;
+    if (conn->prefix_read == conn->prefix_length) {
+        PyMem_RawFree(conn->prefix);
+        conn->prefix = NULL;
+        conn->prefix_length = conn->prefix_read = 0;
+    }
+    return (PRInt32)take;
+}
+
 static PRInt32 PR_CALLBACK
 first_record_recv(PRFileDesc *fd, void *buf, PRInt32 amount, PRIntn flags,
                   PRIntervalTime timeout)
 {
     tls_nss_conn *conn = (tls_nss_conn *)fd->secret;
-    PRInt32 got = fd->lower->methods->recv(fd->lower, buf, amount, flags, timeout);
+    PRInt32 got = conn != NULL && conn->prefix != NULL && amount > 0
+                      ? recv_prefix(conn, buf, amount, flags)
+                      : fd->lower->methods->recv(fd->lower, buf, amount, flags, timeout);
 
     if (got > 0 && conn != NULL && !(flags & PR_MSG_PEEK))
         tls_nss_conn_observe_hello(conn, buf, (size_t)got, PR_FALSE);

@@ -590,6 +590,11 @@ typedef struct {
     /* Servers that switch models on SNI: the ClientHello, until then. */
     unsigned char *client_hello;
     size_t client_hello_length;
+    /* Sockets: bytes read from the descriptor before NSS took it over (the
+     * ssl module's sni_callback reads the ClientHello first), which NSS
+     * reads before the descriptor's. */
+    unsigned char *prefix;
+    size_t prefix_length, prefix_read;
 } tls_nss_conn;
 
 extern PyType_Spec tls_nss_connection_spec;
@@ -675,6 +680,9 @@ void tls_nss_conn_forget_hello(tls_nss_conn *conn);
  * those the client listed again, as NSS had before the switch. Without
  * the GIL; frees the kept ClientHello. */
 SECStatus tls_nss_conn_restore_client_groups(tls_nss_conn *conn, PRFileDesc *fd);
+/* _nss.client_hello_server_name(data): the SNI host name of the ClientHello
+ * `data` starts with; False while it is not all there; None without one. */
+PyObject *tls_nss_client_hello_server_name(PyObject *module, PyObject *data);
 
 /* ---- keylog.c ---- */
 
@@ -704,7 +712,7 @@ PyObject *tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner,
  * the context's bound. */
 PyObject *tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd,
                                PyObject *timeout, PRBool run_handshake,
-                               PRBool transport_shared);
+                               PRBool transport_shared, const Py_buffer *prefix);
 
 /* ---- memio.c ---- */
 

@@ -498,3 +498,142 @@ def test_injection_survives_contexts_made_before_it(pki):
         tls_nss.extract_from_ssl()
     assert ssl.SSLContext is _ORIGINAL_SSLCONTEXT
     before.minimum_version = ssl.TLSVersion.TLSv1_3
+
+
+# ---- sni_callback ----
+
+
+def _sni_pki(pki):
+    if "a-site" not in pki.issued:
+        pki.add("a-site", pki.ca.issue("a.test", key_kind="ec256"))
+        pki.add("b-site", pki.ca.issue("b.test", key_kind="rsa2048"))
+    return pki
+
+
+@pytest.mark.parametrize("server_name, expected", [("a.test", "a-site"), ("b.test", "b-site")])
+def test_sni_callback_switches_the_context(pki, server_name, expected):
+    """The 2017 design: SNI picks a whole context, certificates and all."""
+    _sni_pki(pki)
+    sites = {name: nss_server(pki, name) for name in ("a-site", "b-site")}
+    sites["b-site"].maximum_version = ssl.TLSVersion.TLSv1_2
+    seen = []
+
+    def choose(sslsocket: Any, name: str, context: ssl.SSLContext) -> None:
+        seen.append((type(sslsocket).__name__, name, context is front))
+        sslsocket.context = sites["a-site" if name == "a.test" else "b-site"]
+
+    front = nss_server(pki, "ec")
+    front.sni_callback = choose
+    server = PairServer(front, lambda tls: (tls.version(), tls.context is sites[expected]))
+    with connect(openssl_client(pki), server.port, server_name) as tls:
+        assert tls.getpeercert(True) == pki.issued[expected].cert_der
+        version = tls.version()
+    assert version == ("TLSv1.2" if expected == "b-site" else "TLSv1.3")
+    assert server.join() == (version, True)
+    assert seen == [("SSLSocket", server_name, True)]
+
+
+def test_sni_callback_alert_and_no_name(pki):
+    front = nss_server(pki, "ec")
+    names = []
+
+    def refuse_unknown(sslsocket: Any, name: Any, context: Any) -> Any:
+        names.append(name)
+        return None if name is None else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+
+    front.sni_callback = refuse_unknown
+    server = PairServer(front, echo)
+    with pytest.raises((ssl.SSLError, OSError)):
+        connect(openssl_client(pki), server.port, "unknown.test")
+    server.join()
+    assert isinstance(server.error, ssl.SSLError) and "unknown.test" in str(server.error)
+    plain = openssl_client(pki)
+    plain.check_hostname = False
+    server = PairServer(front, echo)
+    with connect(plain, server.port, None) as tls:
+        tls.sendall(b"n")
+        assert tls.recv(1) == b"n"
+    server.join()
+    assert names == ["unknown.test", None]
+
+
+def test_sni_callback_under_asyncio(pki):
+    import asyncio
+
+    _sni_pki(pki)
+    site = nss_server(pki, "a-site")
+    front = nss_server(pki, "ec")
+    front.sni_callback = lambda obj, name, ctx: setattr(obj, "context", site)
+
+    async def main() -> bytes:
+        async def handle(reader: Any, writer: Any) -> None:
+            writer.write(await reader.read(10))
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=front)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=openssl_client(pki), server_hostname="a.test")
+        der = writer.get_extra_info("ssl_object").getpeercert(True)
+        writer.write(b"hi")
+        assert await reader.read(10) == b"hi"
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return der
+
+    assert asyncio.run(asyncio.wait_for(main(), 20)) == pki.issued["a-site"].cert_der
+
+
+def test_sni_callback_waits_for_a_trickling_hello_only_as_long_as_the_timeout(pki):
+    front = nss_server(pki, "ec")
+    front.sni_callback = lambda *args: None
+    listener = socket.create_server(("127.0.0.1", 0))
+    peer = socket.create_connection(listener.getsockname())
+    conn, _ = listener.accept()
+    conn.settimeout(1.0)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        for byte in b"\x16\x03\x01\x02\x00\x01":
+            if stop.wait(0.3):
+                return
+            peer.send(bytes([byte]))
+
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(socket.timeout):
+        front.wrap_socket(conn, server_side=True)
+    assert time.monotonic() - started < 3
+    stop.set()
+    for s in (conn, peer, listener):
+        s.close()
+
+
+def test_sni_callback_over_memory_bios_fed_a_few_bytes_at_a_time(pki):
+    _sni_pki(pki)
+    site = nss_server(pki, "a-site")
+    front = nss_server(pki, "ec")
+    front.sni_callback = lambda obj, name, ctx: setattr(obj, "context", site)
+    s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    server = front.wrap_bio(s_in, s_out, server_side=True)
+    c_in, c_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = openssl_client(pki).wrap_bio(c_in, c_out, server_hostname="a.test")
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+    hello = c_out.read()
+    for at in range(0, len(hello), 7):
+        s_in.write(hello[at:at + 7])
+        with pytest.raises(ssl.SSLWantReadError):
+            server.do_handshake()
+        assert server.context is (site if at + 7 >= len(hello) else front)
+    for _ in range(5):
+        c_in.write(s_out.read())
+        for side in (client, server):
+            try:
+                side.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+        s_in.write(c_out.read())
+    assert client.getpeercert(True) == pki.issued["a-site"].cert_der

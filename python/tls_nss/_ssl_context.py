@@ -93,6 +93,7 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
         self._nss_keylog: Optional[str] = None
         self._nss_post_handshake_auth: Optional[bool] = None
         self._nss_pin: Optional[str] = None
+        self._nss_sni_callback: Optional[Callable[..., Any]] = None
         self._nss_generation = 0
         self._nss_cores: dict[bool, tuple[tuple[Any, ...], Any]] = {}
         self._nss_stats = {"connect": 0, "accept": 0, "hits": 0}
@@ -176,18 +177,21 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
 
     @property
     def sni_callback(self) -> Optional[Callable[..., Any]]:
-        return None
+        """Called as callback(sslsocket_or_sslobject, server_name, context)
+        with the ClientHello's name (None: none) before the handshake goes
+        on; it may set the connection's ``context`` to another
+        tls_nss.SSLContext, whose certificates and settings the handshake
+        then takes, or return an alert number to refuse the client. It runs
+        in Python before NSS starts, never inside NSS."""
+        return self._nss_sni_callback
 
     @sni_callback.setter
     def sni_callback(self, callback: Optional[Callable[..., Any]]) -> None:
-        if callback is not None:
-            raise NotImplementedError(
-                "tls_nss: sni_callback is not supported yet; load one certificate chain per "
-                "name (load_cert_chain once each) and NSS picks the chain by SNI")
-
-    def set_servername_callback(self,
-                                server_name_callback: Optional[Callable[..., Any]]) -> None:
-        self.sni_callback = server_name_callback
+        if self.protocol == ssl.PROTOCOL_TLS_CLIENT:
+            raise ValueError("sni_callback cannot be set on TLS_CLIENT context")
+        if callback is not None and not callable(callback):
+            raise TypeError("not a callable object")
+        self._nss_sni_callback = callback
 
     @property
     def _msg_callback(self) -> None:

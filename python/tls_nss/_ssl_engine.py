@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import functools
 import os
+import select
+import socket
 import ssl
 import tempfile
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
 
 from . import _nss, _ssl_errors
 from ._api import NextProtocol, TLSVersion
-from ._errors import RaggedEOF, TLSError
+from ._errors import NSSWantReadError, RaggedEOF, TLSError, make
 
 
 @functools.lru_cache(maxsize=None)
@@ -72,9 +75,23 @@ def _alpn(value: Any) -> Optional[str]:
     return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
 
 
+#: The most of a ClientHello read for sni_callback; a longer one goes to
+#: NSS, and the callback sees no name.
+_HELLO_LIMIT = 16384 + 5
+
+
+def _want_read() -> TLSError:
+    return make(NSSWantReadError, "reading the ClientHello", operation="reading the ClientHello")
+
+
 class _Engine:
     """What SSLSocket and SSLObject ask of their TLS object, answered from an
-    NSS connection (``self._tls``)."""
+    NSS connection (``self._tls``).
+
+    A server whose context has an sni_callback reads the ClientHello before
+    NSS starts (``self._tls`` is None until then): the callback runs in
+    Python, may give the connection another context, and NSS then starts
+    from that context's model, with the ClientHello it was not shown."""
 
     _tls: Any
 
@@ -85,6 +102,40 @@ class _Engine:
         self.server_side = server_side
         self.server_hostname = server_hostname
         self._ignore_eof = bool(context.options & getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0))
+        self._hello = b""  # the ClientHello so far, for sni_callback
+
+    def _sni_callback(self) -> Optional[Callable[..., Any]]:
+        callback: Optional[Callable[..., Any]] = getattr(self._context, "_nss_sni_callback",
+                                                         None)
+        return callback if self.server_side else None
+
+    def _hello_read(self, more: bytes, eof: bool) -> "str | None | bool":
+        """Adds bytes of the ClientHello; its server name once it is whole
+        (None: none), False while it is not. At EOF, or past the limit,
+        NSS is left to judge what came."""
+        self._hello += more
+        name = _nss.client_hello_server_name(self._hello)
+        if name is False and (eof or len(self._hello) >= _HELLO_LIMIT):
+            return None
+        return name
+
+    def _run_sni_callback(self, name: Optional[str]) -> None:
+        callback = self._sni_callback()
+        assert callback is not None
+        try:
+            alert = callback(self.owner, name, self._context)
+        except BaseException as e:
+            error = _ssl_errors.ssl_error(
+                "CALLBACK_FAILED", f"the sni_callback raised {type(e).__name__}: {e}")
+            raise error from e
+        if alert is not None:
+            raise _ssl_errors.ssl_error(
+                "TLSV1_ALERT_UNRECOGNIZED_NAME" if alert == ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+                else "SNI_CALLBACK_ALERT",
+                f"the sni_callback refused server name {name!r} (alert {alert})")
+
+    def _start(self, prefix: bytes) -> None:
+        raise NotImplementedError
 
     # ---- errors ----
 
@@ -106,13 +157,18 @@ class _Engine:
 
     @context.setter
     def context(self, value: Any) -> None:
-        # SSLSocket.context's setter, and sni_callback, assign a context.
+        # SSLSocket's and SSLObject's context setters, from sni_callback.
         if value is self._context:
             return
-        raise NotImplementedError(
-            "tls_nss: a connection's context cannot be replaced once the connection exists; "
-            "give servers several certificate chains (load_cert_chain once per chain) and "
-            "NSS picks by SNI")
+        from ._ssl_context import SSLContext
+
+        if not isinstance(value, SSLContext):
+            raise TypeError(f"The context of a tls_nss connection must be a tls_nss.SSLContext, "
+                            f"not {type(value).__name__}")
+        if getattr(self, "_tls", None) is not None:
+            raise ValueError("tls_nss: a connection's context can be replaced only from its "
+                             "sni_callback, before NSS starts the handshake")
+        self._context = value
 
     @property
     def session(self) -> None:
@@ -126,7 +182,7 @@ class _Engine:
 
     @property
     def session_reused(self) -> bool:
-        return bool(self._tls.session_reused)
+        return self._tls is not None and bool(self._tls.session_reused)
 
     def version(self) -> Optional[str]:
         version = self._tls.negotiated_tls_version
@@ -191,17 +247,46 @@ class SocketEngine(_Engine):
                  server_hostname: Optional[str]) -> None:
         super().__init__(context, owner, server_side, server_hostname)
         self._timeout = owner.gettimeout()
-        fd = os.dup(owner.fileno())
+        self._tls = None
+        if self._sni_callback() is None:
+            self._start_from(core, b"")
+
+    def _start(self, prefix: bytes) -> None:
+        self._start_from(self._context._core(self.server_side, self.server_hostname), prefix)
+
+    def _start_from(self, core: Any, prefix: bytes) -> None:
+        fd = os.dup(self.owner.fileno())
         try:
-            if server_side:
-                self._tls = core.serve(fd=fd, owner=context, timeout=self._timeout,
-                                       handshake=False, shared_descriptor=True)
+            if self.server_side:
+                self._tls = core.serve(fd=fd, owner=self._context, timeout=self._timeout,
+                                       handshake=False, shared_descriptor=True, prefix=prefix)
             else:
-                self._tls = core.connect(fd=fd, hostname=server_hostname, owner=context,
-                                         timeout=self._timeout, handshake=False,
-                                         shared_descriptor=True)
+                self._tls = core.connect(fd=fd, hostname=self.server_hostname,
+                                         owner=self._context, timeout=self._timeout,
+                                         handshake=False, shared_descriptor=True)
         except TLSError as e:
             raise self._raise_new(e) from e
+
+    def _read_hello(self) -> None:
+        """Reads the ClientHello off the socket, within its timeout as a
+        whole, runs sni_callback, and starts NSS with what was read."""
+        sock = self.owner
+        timeout = sock.gettimeout()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        name: "str | None | bool" = False
+        while name is False:
+            if timeout != 0:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not select.select([sock], [], [], remaining)[0]:
+                    raise socket.timeout("The handshake operation timed out")
+            try:
+                more = socket.socket.recv(sock, _HELLO_LIMIT - len(self._hello))
+            except BlockingIOError:
+                raise _ssl_errors.translate(_want_read()) from None
+            name = self._hello_read(more, eof=not more)
+        self._run_sni_callback(name if isinstance(name, str) else None)
+        self._start(self._hello)
+        self._hello = b""
 
     def _raise_new(self, error: TLSError) -> BaseException:
         return _ssl_errors.translate(error, hostname=self.server_hostname)
@@ -212,19 +297,26 @@ class SocketEngine(_Engine):
             self._tls.settimeout(timeout)
             self._timeout = timeout
 
-    def do_handshake(self) -> None:
+    def _started(self) -> Any:
+        """The NSS socket, once sni_callback (if any) has run."""
+        if self._tls is None:
+            self._read_hello()
         self._follow_timeout()
+        return self._tls
+
+    def do_handshake(self) -> None:
+        tls = self._started()
         try:
-            self._tls.do_handshake()
+            tls.do_handshake()
         except TLSError as e:
             raise self._raise(e, "handshake") from e
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
-        self._follow_timeout()
+        tls = self._started()
         try:
             if buffer is not None:
-                return self._tls.recv_into(buffer, len)
-            return self._tls.recv(len)
+                return tls.recv_into(buffer, len)
+            return tls.recv(len)
         except RaggedEOF as e:
             if self._ignore_eof:
                 return 0 if buffer is not None else b""
@@ -233,9 +325,9 @@ class SocketEngine(_Engine):
             raise self._raise(e, "read") from e
 
     def write(self, data: Any) -> int:
-        self._follow_timeout()
+        tls = self._started()
         try:
-            sent: int = self._tls.send(data)
+            sent: int = tls.send(data)
             return sent
         except TLSError as e:
             raise self._raise(e, "write") from e
@@ -243,6 +335,8 @@ class SocketEngine(_Engine):
     def shutdown(self) -> Any:
         """unwrap(): close_notify both ways; the plain socket, to go on
         with in the clear."""
+        if self._tls is None:
+            return self.owner
         self._follow_timeout()
         try:
             self._tls.close()
@@ -260,20 +354,43 @@ class BIOEngine(_Engine):
         super().__init__(context, owner, server_side, server_hostname)
         self._incoming = incoming
         self._outgoing = outgoing
+        self._tls = None
+        if self._sni_callback() is None:
+            self._start_from(core)
+
+    def _start_from(self, core: Any) -> None:
         try:
-            self._tls = core.buffer(hostname=None if server_side else server_hostname,
-                                    owner=context)
+            self._tls = core.buffer(hostname=None if self.server_side else self.server_hostname,
+                                    owner=self._context)
         except TLSError as e:
-            raise _ssl_errors.translate(e, hostname=server_hostname) from e
+            raise _ssl_errors.translate(e, hostname=self.server_hostname) from e
+
+    def _read_hello(self) -> None:
+        """Takes the ClientHello from the incoming BIO, runs sni_callback,
+        and starts NSS with it; SSLWantReadError until it is all there."""
+        incoming = self._incoming
+        name = self._hello_read(incoming.read(), eof=incoming.eof)
+        if name is False:
+            raise _ssl_errors.translate(_want_read())
+        self._run_sni_callback(name if isinstance(name, str) else None)
+        self._start_from(self._context._core(self.server_side, self.server_hostname))
+        tls: Any = self._tls
+        tls.process_incoming(self._hello)
+        self._hello = b""
 
     def _take_in(self) -> None:
+        if self._tls is None:
+            self._read_hello()
+        tls: Any = self._tls
         incoming = self._incoming
         if incoming.pending:
-            self._tls.process_incoming(incoming.read())
+            tls.process_incoming(incoming.read())
         elif incoming.eof:
-            self._tls.process_incoming(b"")
+            tls.process_incoming(b"")
 
     def _send_out(self) -> None:
+        if self._tls is None:  # still reading the ClientHello
+            return
         waiting = self._tls.outgoing_bytes_buffered()
         if waiting:
             self._outgoing.write(self._tls.process_outgoing(waiting))
