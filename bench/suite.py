@@ -14,7 +14,11 @@ resumed handshakes, request/response round trips on fresh and on warm
 connections, bulk transfer with 1, 16 and 64 KiB writes, TLSBuffer pairs
 against ssl.SSLObject pairs, idle memory per connection, one client thread
 against two, ECDSA P-256 against RSA-2048, TLS 1.2 against 1.3, and NSS's
-own strsclnt against selfserv where they are installed.
+own strsclnt against selfserv where they are installed. The ssl module's
+API on NSS (tls_nss.SSLContext, "layer") runs beside both in the socket
+cases that matter to it, and in an asyncio echo server (asyncio's own
+start_server with the ssl module's context and with tls_nss's, and
+tls_nss.asyncio), always against the same stdlib asyncio clients.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ from certgen import Authority  # noqa: E402
 
 ROUNDS = 5
 IMPLS = ("tls_nss", "ssl")
+#: The ssl module's API on NSS (tls_nss.SSLContext under ssl.SSLSocket):
+#: beside tls_nss's own sockets and the ssl module's.
+WITH_LAYER = ("tls_nss", "layer", "ssl")
 
 
 # ---- the two implementations, as the suite uses them ----
@@ -73,6 +80,11 @@ def _version(name: str) -> Any:
     return {"1.2": tls.TLSVersion.TLSv1_2, "1.3": tls.TLSVersion.TLSv1_3}[name]
 
 
+def _ssl_class(impl: str) -> Any:
+    """The ssl module's SSLContext, or tls_nss's ("layer")."""
+    return tls.SSLContext if impl == "layer" else ssl.SSLContext
+
+
 def server_context(impl: str, files: Files, key: str, version: str) -> Any:
     cert, keyfile = files.cert(key)
     if impl == "tls_nss":
@@ -81,7 +93,7 @@ def server_context(impl: str, files: Files, key: str, version: str) -> Any:
                                                  tls.PrivateKey.from_file(keyfile)))],
             lowest_supported_version=_version(version),
             highest_supported_version=_version(version)))
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx = _ssl_class(impl)(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, keyfile)
     ctx.minimum_version = ctx.maximum_version = (
         ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3)
@@ -93,7 +105,7 @@ def client_context(impl: str, files: Files, resume: bool) -> Any:
         return tls.NSSClientContext(tls.TLSClientConfiguration(
             trust_store=tls.TrustStore.from_file(files.ca)),
             session_cache_size=100 if resume else 0)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx = _ssl_class(impl)(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(files.ca)
     return ctx
 
@@ -118,6 +130,7 @@ class Client:
         return sock
 
     def done(self, sock: Any) -> None:
+        # tls_nss.SSLContext resumes by itself, per context and server.
         if self.impl == "ssl" and self.resume:
             self.session = sock.session
         sock.close()
@@ -228,12 +241,53 @@ def _own_kib() -> float:
     return tracemalloc.get_traced_memory()[0] / 1024 if tracemalloc.is_tracing() else 0.0
 
 
+def serve_asyncio(impl: str, root: str) -> int:
+    """An asyncio echo server until stdin closes: asyncio.start_server with
+    the ssl module's SSLContext ("ssl") or tls_nss's ("layer"), or
+    tls_nss.asyncio.start_server with a PEP 748 context ("tls_nss"); the
+    same handler for all. A line on stdin asks for the CPU seconds."""
+    import asyncio
+
+    import tls_nss.asyncio as tls_asyncio
+
+    files = Files.__new__(Files)
+    files.root, files.ca = Path(root), Path(root) / "ca.pem"
+    context = server_context(impl, files, "ec256", "1.3")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError, tls.TLSError):
+            pass
+        writer.close()
+
+    async def main() -> None:
+        if impl == "tls_nss":
+            server = await tls_asyncio.start_server(handle, "127.0.0.1", 0, context=context,
+                                                    backlog=1024)
+        else:
+            server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context,
+                                                backlog=1024)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        loop = asyncio.get_running_loop()
+        while await loop.run_in_executor(None, sys.stdin.readline):
+            print(json.dumps({"cpu": _cpu(), "heap_kib": 0, "own_kib": 0}), flush=True)
+        server.close()
+
+    asyncio.run(main())
+    return 0
+
+
 class Server:
     def __init__(self, impl: str, files: Files, key: str = "ec256", version: str = "1.3",
-                 trace: bool = False) -> None:
+                 trace: bool = False, mode: str = "serve") -> None:
         env = {**os.environ, "PYTHONTRACEMALLOC": "1"} if trace else None
+        argv = ([mode, impl, key, version, str(files.root)] if mode == "serve"
+                else [mode, impl, str(files.root)])
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "serve", impl, key, version, str(files.root)],
+            [sys.executable, __file__, *argv],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
@@ -383,6 +437,70 @@ def memory_over_handshakes(impl: str, files: Files, count: int) -> dict[str, flo
     return {"client_growth_kib": _heap_kib() - (start or 0)}
 
 
+def asyncio_echo(impl: str, files: Files, *, connections: int = 1, requests: int = 0,
+                 megabytes: int = 0, handshakes: int = 0) -> dict[str, float]:
+    """The same stdlib asyncio clients (the ssl module's) against an asyncio
+    echo server of each kind: 100-byte requests on `connections` kept
+    connections, or `megabytes` each way on one, or `handshakes` fresh
+    connections with one request each."""
+    import asyncio
+
+    server = Server(impl, files, mode="serve-asyncio")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(files.ca)
+
+    async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", server.port, ssl=context,
+                                             server_hostname="localhost")
+
+    async def requests_on_one(count: int) -> None:
+        reader, writer = await connection()
+        request = b"q" * 100
+        for _ in range(count):
+            writer.write(request)
+            await writer.drain()
+            await reader.readexactly(len(request))
+        writer.close()
+
+    async def bulk_both_ways() -> None:
+        reader, writer = await connection()
+        chunk, total = os.urandom(65536), megabytes << 20
+
+        async def drain_replies() -> None:
+            await reader.readexactly(total)
+
+        replies = asyncio.create_task(drain_replies())
+        for _ in range(total // len(chunk)):
+            writer.write(chunk)
+            await writer.drain()
+        await replies
+        writer.close()
+
+    async def fresh_connections(count: int) -> None:
+        for _ in range(count):
+            await requests_on_one(1)
+
+    async def main() -> None:
+        if megabytes:
+            await bulk_both_ways()
+        elif handshakes:
+            await fresh_connections(handshakes)
+        else:
+            await asyncio.gather(*(requests_on_one(requests // connections)
+                                   for _ in range(connections)))
+
+    server_before = server.stats()["cpu"]
+    started = time.perf_counter()
+    asyncio.run(main())
+    elapsed = time.perf_counter() - started
+    server_cpu = server.stats()["cpu"] - server_before
+    server.stop()
+    if megabytes:
+        return {"mb_per_second": 2 * megabytes / elapsed}
+    done = handshakes or (requests // connections) * connections
+    return {"per_second": done / elapsed, "server_cpu_us": server_cpu * 1e6 / done}
+
+
 def buffers(impl: str, files: Files, count: int, megabytes: int) -> dict[str, float]:
     import buffers as pairs  # bench/buffers.py
 
@@ -457,31 +575,40 @@ def alternate(name: str, group: str, case: Callable[[str], dict[str, float]],
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| group | case | metric | tls_nss | ssl | ratio |", "|---|---|---|---|---|---|"]
+    """One line per case and metric: each implementation's median and range,
+    and the ratios that matter: tls_nss's own API and the ssl module's API
+    on NSS ("layer") against the ssl module, and the layer against tls_nss.
+    In the asyncio group, tls_nss is tls_nss.asyncio."""
+    lines = ["| group | case | metric | tls_nss | layer | ssl | tls_nss ÷ ssl | layer ÷ ssl "
+             "| layer ÷ tls_nss |", "|---|---|---|---|---|---|---|---|---|"]
     keyed = {(r["group"], r["case"], r["metric"], r["impl"]): r for r in rows}
+
+    def cell(x: Any) -> str:
+        return f"{x['median']:.2f} ({x['min']:.2f}–{x['max']:.2f})" if x else "–"
+
+    def ratio(metric: str, better: Any, base: Any) -> str:
+        # Growth near zero makes no ratio worth printing.
+        if not (better and base and better["median"] > 0 and base["median"] > 0) or \
+                metric.endswith("growth_kib"):
+            return ""
+        lower_is_better = metric.endswith(("cpu_ms", "cpu_us", "kib"))
+        value = (base["median"] / better["median"] if lower_is_better
+                 else better["median"] / base["median"])
+        return f"{value:.2f}×"
+
     seen = []
     for r in rows:
         key = (r["group"], r["case"], r["metric"])
         if key in seen:
             continue
         seen.append(key)
-        ours = keyed.get(key + ("tls_nss",))
-        theirs = keyed.get(key + ("ssl",))
+        ours, layer, theirs = (keyed.get(key + (impl,)) for impl in ("tls_nss", "layer", "ssl"))
         other = next((x for x in rows if x["group"] == r["group"] and x["case"] == r["case"]
-                      and x["metric"] == r["metric"] and x["impl"] not in IMPLS), None)
-
-        def cell(x):
-            return f"{x['median']:.2f} ({x['min']:.2f}–{x['max']:.2f})" if x else "–"
-        ratio = ""
-        # Growth near zero makes no ratio worth printing.
-        if (ours and theirs and ours["median"] > 0 and theirs["median"] > 0
-                and not r["metric"].endswith("growth_kib")):
-            lower_is_better = r["metric"].endswith(("cpu_ms", "kib"))
-            value = (theirs["median"] / ours["median"] if lower_is_better
-                     else ours["median"] / theirs["median"])
-            ratio = f"{value:.2f}×"
+                      and x["metric"] == r["metric"] and x["impl"] not in WITH_LAYER), None)
         first = cell(ours) if ours else cell(other) + f" ({other['impl']})" if other else "–"
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {first} | {cell(theirs)} | {ratio} |")
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {first} | {cell(layer)} | "
+                     f"{cell(theirs)} | {ratio(key[2], ours, theirs)} | "
+                     f"{ratio(key[2], layer, theirs)} | {ratio(key[2], layer, ours)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -545,7 +672,7 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     plan: list[tuple[str, str, Callable[[str], dict[str, float]], tuple[str, ...]]] = [
         ("full handshake", "handshakes",
-         lambda i: handshakes(i, files, n(300)), IMPLS),
+         lambda i: handshakes(i, files, n(300)), WITH_LAYER),
         ("resumed handshake", "handshakes",
          lambda i: handshakes(i, files, n(500), resume=True), IMPLS),
         ("full, RSA-2048", "keys and versions",
@@ -555,17 +682,25 @@ def main() -> int:
         ("full, 2 client threads", "threads",
          lambda i: handshakes(i, files, n(300), threads=2), IMPLS),
         ("request/response, fresh connection", "round trips",
-         lambda i: round_trips(i, files, n(300), fresh=True), IMPLS),
+         lambda i: round_trips(i, files, n(300), fresh=True), WITH_LAYER),
         ("request/response, warm connection", "round trips",
-         lambda i: round_trips(i, files, n(5000), fresh=False), IMPLS),
+         lambda i: round_trips(i, files, n(5000), fresh=False), WITH_LAYER),
         ("bulk, 1 KiB writes", "bulk",
          lambda i: bulk(i, files, 1024, n(64)), IMPLS),
         ("bulk, 16 KiB writes", "bulk",
-         lambda i: bulk(i, files, 16384, n(512)), IMPLS),
+         lambda i: bulk(i, files, 16384, n(512)), WITH_LAYER),
         ("bulk, 64 KiB writes", "bulk",
          lambda i: bulk(i, files, 65536, n(512)), IMPLS),
         ("buffers", "buffers",
          lambda i: buffers(i, files, n(300), n(256)), IMPLS),
+        ("asyncio request/response, 1 connection", "asyncio",
+         lambda i: asyncio_echo(i, files, requests=n(3000)), WITH_LAYER),
+        ("asyncio request/response, 64 connections", "asyncio",
+         lambda i: asyncio_echo(i, files, connections=64, requests=n(6400)), WITH_LAYER),
+        ("asyncio fresh connections", "asyncio",
+         lambda i: asyncio_echo(i, files, handshakes=n(150)), WITH_LAYER),
+        ("asyncio bulk, 64 KiB writes", "asyncio",
+         lambda i: asyncio_echo(i, files, megabytes=n(64)), WITH_LAYER),
         ("idle connections", "memory",
          lambda i: idle_memory(i, files, n(200)), IMPLS),
         ("idle connections, Python and extension share", "memory",
@@ -603,4 +738,6 @@ def main() -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         sys.exit(serve(*sys.argv[2:6]))
+    if len(sys.argv) > 1 and sys.argv[1] == "serve-asyncio":
+        sys.exit(serve_asyncio(*sys.argv[2:4]))
     sys.exit(main())

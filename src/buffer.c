@@ -271,6 +271,279 @@ buffer_outgoing_bytes_buffered(tls_nss_buffer *self, PyObject *unused)
     return PyLong_FromSize_t(tls_nss_memio_outgoing_length(self->io));
 }
 
+/* ---- under ssl.SSLObject ----
+ *
+ * asyncio drives an SSLObject call by call: each takes what came in from
+ * its incoming ssl.MemoryBIO, does one operation, and leaves what NSS wrote
+ * in its outgoing one, and most reads end in SSLWantReadError. These do the
+ * pumping here, and raise the ssl module's want errors themselves, so that
+ * the common path runs no Python; any other failure goes to `on_error`
+ * (tls_nss._ssl_engine), which returns the ssl module's exception, or None
+ * for a read to return EOF. */
+
+static int
+bio_take_in(tls_nss_buffer *self, tls_nss_state *st, PyObject *incoming)
+{
+    PyObject *pending = PyObject_GetAttr(incoming, st->str_pending);
+    Py_ssize_t count = pending ? PyLong_AsSsize_t(pending) : -1;
+
+    Py_XDECREF(pending);
+    if (count < 0)
+        return PyErr_Occurred() ? -1 : 0;
+    if (count == 0) {
+        PyObject *eof = PyObject_GetAttr(incoming, st->str_eof);
+        int at_eof = eof ? PyObject_IsTrue(eof) : -1;
+        Py_XDECREF(eof);
+        if (at_eof > 0)
+            tls_nss_memio_set_eof(self->io);
+        return at_eof < 0 ? -1 : 0;
+    }
+    PyObject *data = PyObject_CallMethodNoArgs(incoming, st->str_read);
+    if (data == NULL)
+        return -1;
+    if (!PyBytes_Check(data)) {
+        Py_DECREF(data);
+        PyErr_SetString(PyExc_TypeError, "the incoming BIO's read() must return bytes");
+        return -1;
+    }
+    size_t n = (size_t)PyBytes_GET_SIZE(data);
+    int rv = tls_nss_memio_put_incoming(self->io, PyBytes_AS_STRING(data), n);
+    if (rv == 0)
+        tls_nss_conn_observe_hello(&self->tls, PyBytes_AS_STRING(data), n, PR_FALSE);
+    Py_DECREF(data);
+    if (rv < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (!self->tls.first_record_judged) {
+        unsigned char first[TLS_NSS_FIRST_BYTES];
+        size_t seen = tls_nss_memio_peek_incoming(self->io, first, sizeof(first));
+        tls_nss_conn_judge_first_bytes(&self->tls, first, seen);
+    }
+    return 0;
+}
+
+static int
+bio_send_out(tls_nss_buffer *self, tls_nss_state *st, PyObject *outgoing)
+{
+    size_t queued = tls_nss_memio_outgoing_length(self->io);
+    if (queued == 0)
+        return 0;
+    PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)queued);
+    if (data == NULL)
+        return -1;
+    tls_nss_memio_take_outgoing(self->io, PyBytes_AS_STRING(data), queued);
+    tls_nss_conn_observe_hello(&self->tls, PyBytes_AS_STRING(data), queued, PR_TRUE);
+    PyObject *written = PyObject_CallMethodOneArg(outgoing, st->str_write, data);
+    Py_DECREF(data);
+    Py_XDECREF(written);
+    return written ? 0 : -1;
+}
+
+/* After a failed operation: the ssl module's want error when NSS waits
+ * for the network, else on_error's exception; NULL either way, except
+ * when on_error answers None (EOF), which returns Py_None. */
+static PyObject *
+bio_failed(tls_nss_buffer *self, tls_nss_state *st, PRErrorCode error, PyObject *on_error,
+           const char *operation)
+{
+    if (error == PR_WOULD_BLOCK_ERROR && !self->tls.not_tls) {
+        PRBool full = tls_nss_memio_outgoing_length(self->io) >= TLS_NSS_OUTGOING_LIMIT;
+        /* As _ssl words them, with SSL_ERROR_WANT_WRITE (3) and _READ (2). */
+        PyObject *args = full ? Py_BuildValue("(is)", 3, "The operation did not complete (write)")
+                              : Py_BuildValue("(is)", 2, "The operation did not complete (read)");
+        if (args != NULL) {
+            PyErr_SetObject(full ? st->ssl_want_write : st->ssl_want_read, args);
+            Py_DECREF(args);
+        }
+        return NULL;
+    }
+    if (!PyErr_Occurred())
+        raise_failure(self, error, operation);
+    return NULL;
+}
+
+/* Hands the pending exception to on_error: NULL with its answer raised
+ * (chained to it), or Py_None when it answered None. */
+static PyObject *
+bio_translate(PyObject *on_error)
+{
+    PyObject *type, *value, *traceback;
+
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL && value != NULL)
+        PyException_SetTraceback(value, traceback);
+    PyObject *translated = value ? PyObject_CallOneArg(on_error, value) : NULL;
+    if (translated == Py_None) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+        return translated;
+    }
+    if (translated != NULL) {
+        PyException_SetCause(translated, value); /* steals `value` */
+        PyErr_SetObject((PyObject *)Py_TYPE(translated), translated);
+        Py_DECREF(translated);
+        value = NULL;
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    return NULL;
+}
+
+static int
+bio_unpack(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most,
+           const char *name)
+{
+    if (nargs < least || nargs > most) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name,
+                     least, most, nargs);
+        return -1;
+    }
+    return 0;
+}
+
+/* bio_read(incoming, outgoing, on_error, len=1024, buffer=None) */
+static PyObject *
+buffer_bio_read(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    Py_ssize_t amount = 1024;
+    PyObject *target = nargs > 4 ? args[4] : Py_None, *result = NULL;
+    Py_buffer view = {0};
+    char *out;
+
+    if (bio_unpack(args, nargs, 3, 5, "bio_read") < 0)
+        return NULL;
+    if (nargs > 3 && (amount = PyNumber_AsSsize_t(args[3], PyExc_OverflowError)) == -1 &&
+        PyErr_Occurred())
+        return NULL;
+    if (amount < 0) {
+        PyErr_SetString(PyExc_ValueError, "size should not be negative");
+        return NULL;
+    }
+    if (check_usable(self, "read") < 0 || bio_take_in(self, st, args[0]) < 0)
+        return NULL;
+    if (target != Py_None) {
+        if (PyObject_GetBuffer(target, &view, PyBUF_WRITABLE) < 0)
+            return NULL;
+        if (amount == 0 || amount > view.len)
+            amount = view.len;
+        out = view.buf;
+    }
+    else {
+        if ((result = PyBytes_FromStringAndSize(NULL, amount)) == NULL)
+            return NULL;
+        out = PyBytes_AS_STRING(result);
+    }
+    PRInt32 got = 0;
+    PRErrorCode error = 0;
+    if (amount > 0 && !self->tls.close_notify_received) {
+        do
+            got = PR_Read(self->tls.fd, out, amount > PR_INT32_MAX ? PR_INT32_MAX : (PRInt32)amount);
+        while (got < 0 && (error = PR_GetError()) == SSL_ERROR_RENEGOTIATION_NOT_ALLOWED);
+        if (got == 0 && !self->tls.close_notify_received) {
+            tls_nss_conn_raise_ragged_eof(&self->tls, "reading from");
+            got = -1;
+        }
+    }
+    /* What NSS wrote meanwhile (post-handshake messages, alerts) goes out
+     * whatever the read's outcome. */
+    PyObject *saved_type, *saved_value, *saved_traceback;
+    PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
+    int sent = bio_send_out(self, st, args[1]);
+    if (sent == 0)
+        PyErr_Restore(saved_type, saved_value, saved_traceback);
+    else {
+        Py_XDECREF(saved_type);
+        Py_XDECREF(saved_value);
+        Py_XDECREF(saved_traceback);
+    }
+    if (sent == 0 && got < 0) {
+        PyObject *eof = bio_failed(self, st, error, args[2], "reading from") == NULL &&
+                                !PyErr_ExceptionMatches(st->ssl_want_read) &&
+                                !PyErr_ExceptionMatches(st->ssl_want_write)
+                            ? bio_translate(args[2])
+                            : NULL;
+        got = eof == Py_None ? 0 : -1;
+        Py_XDECREF(eof);
+    }
+    if (view.obj != NULL)
+        PyBuffer_Release(&view);
+    if (sent < 0 || got < 0) {
+        Py_XDECREF(result);
+        return NULL;
+    }
+    if (result == NULL)
+        return PyLong_FromLong(got);
+    if (got != amount && _PyBytes_Resize(&result, got) < 0)
+        return NULL;
+    return result;
+}
+
+/* bio_write(incoming, outgoing, on_error, data) */
+static PyObject *
+buffer_bio_write(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    Py_buffer view;
+
+    if (bio_unpack(args, nargs, 4, 4, "bio_write") < 0 || check_usable(self, "write") < 0 ||
+        bio_take_in(self, st, args[0]) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[3], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PRInt32 sent = 0;
+    PRErrorCode error = 0;
+    if (view.len > 0 && (sent = PR_Write(self->tls.fd, view.buf,
+                                         view.len > PR_INT32_MAX ? PR_INT32_MAX
+                                                                 : (PRInt32)view.len)) < 0)
+        error = PR_GetError();
+    PyBuffer_Release(&view);
+    if (bio_send_out(self, st, args[1]) < 0)
+        return NULL;
+    if (sent < 0) {
+        if (bio_failed(self, st, error, args[2], "writing to") == NULL &&
+            !PyErr_ExceptionMatches(st->ssl_want_read) &&
+            !PyErr_ExceptionMatches(st->ssl_want_write))
+            Py_XDECREF(bio_translate(args[2]));
+        return NULL;
+    }
+    return PyLong_FromLong(sent);
+}
+
+/* bio_do_handshake(incoming, outgoing, on_error) */
+static PyObject *
+buffer_bio_do_handshake(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+
+    if (bio_unpack(args, nargs, 3, 3, "bio_do_handshake") < 0 ||
+        check_usable(self, "do_handshake") < 0 || bio_take_in(self, st, args[0]) < 0)
+        return NULL;
+    PRErrorCode error = 0;
+    if (!self->tls.handshake_done) {
+        if (self->tls.not_tls || SSL_ForceHandshake(self->tls.fd) != SECSuccess)
+            error = self->tls.not_tls ? 0 : PR_GetError();
+        else
+            self->tls.handshake_done = PR_TRUE;
+    }
+    if (bio_send_out(self, st, args[1]) < 0)
+        return NULL;
+    if (!self->tls.handshake_done) {
+        if (self->tls.not_tls)
+            check_peer_speaks_tls(self, "TLS handshake with");
+        if (bio_failed(self, st, error, args[2], "TLS handshake with") == NULL &&
+            !PyErr_ExceptionMatches(st->ssl_want_read) &&
+            !PyErr_ExceptionMatches(st->ssl_want_write))
+            Py_XDECREF(bio_translate(args[2]));
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 buffer_repr(tls_nss_buffer *self)
 {
@@ -298,6 +571,15 @@ static PyMethodDef buffer_methods[] = {
      "Take up to that many bytes of ciphertext to send."},
     {"outgoing_bytes_buffered", (PyCFunction)buffer_outgoing_bytes_buffered, METH_NOARGS,
      "Ciphertext waiting to be sent."},
+    {"bio_read", (PyCFunction)(void (*)(void))buffer_bio_read, METH_FASTCALL,
+     "bio_read(incoming, outgoing, on_error, len=1024, buffer=None)\n--\n\n"
+     "ssl.SSLObject's read() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
+    {"bio_write", (PyCFunction)(void (*)(void))buffer_bio_write, METH_FASTCALL,
+     "bio_write(incoming, outgoing, on_error, data)\n--\n\n"
+     "ssl.SSLObject's write() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
+    {"bio_do_handshake", (PyCFunction)(void (*)(void))buffer_bio_do_handshake, METH_FASTCALL,
+     "bio_do_handshake(incoming, outgoing, on_error)\n--\n\n"
+     "ssl.SSLObject's do_handshake() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -267,6 +267,13 @@ module_exec(PyObject *module)
     st->tls_version = import_attr("tls_nss._api", "TLSVersion");
     if (st->tls_version == NULL)
         return -1;
+    if ((st->ssl_want_read = import_attr("ssl", "SSLWantReadError")) == NULL ||
+        (st->ssl_want_write = import_attr("ssl", "SSLWantWriteError")) == NULL ||
+        (st->str_pending = PyUnicode_InternFromString("pending")) == NULL ||
+        (st->str_eof = PyUnicode_InternFromString("eof")) == NULL ||
+        (st->str_read = PyUnicode_InternFromString("read")) == NULL ||
+        (st->str_write = PyUnicode_InternFromString("write")) == NULL)
+        return -1;
     /* Where Python runs signal handlers, whichever thread imports us. */
     PyObject *main_thread = import_attr("threading", "main_thread");
     PyObject *thread = main_thread ? PyObject_CallNoArgs(main_thread) : NULL;
@@ -298,6 +305,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->cipher_suite);
     Py_VISIT(st->next_protocol);
     Py_VISIT(st->tls_version);
+    Py_VISIT(st->ssl_want_read);
+    Py_VISIT(st->ssl_want_write);
     return 0;
 }
 
@@ -313,6 +322,12 @@ module_clear(PyObject *module)
     Py_CLEAR(st->cipher_suite);
     Py_CLEAR(st->next_protocol);
     Py_CLEAR(st->tls_version);
+    Py_CLEAR(st->ssl_want_read);
+    Py_CLEAR(st->ssl_want_write);
+    Py_CLEAR(st->str_pending);
+    Py_CLEAR(st->str_eof);
+    Py_CLEAR(st->str_read);
+    Py_CLEAR(st->str_write);
     return 0;
 }
 

@@ -340,11 +340,15 @@ tls_nss_settings_read(tls_nss_state *st, PyObject *settings, const char *policy,
                       tls_nss_settings *out)
 {
     memset(out, 0, sizeof(*out));
+    PyObject *post_handshake_auth = NULL;
     if (read_versions(st, settings, policy, &out->versions) < 0 ||
-        read_suites(st, settings, policy, out) < 0 || read_alpn(st, settings, out) < 0) {
+        read_suites(st, settings, policy, out) < 0 || read_alpn(st, settings, out) < 0 ||
+        (post_handshake_auth = tls_nss_get_field(settings, "post_handshake_auth")) == NULL) {
         tls_nss_settings_clear(out);
         return -1;
     }
+    out->post_handshake_auth = PyObject_IsTrue(post_handshake_auth) ? PR_TRUE : PR_FALSE;
+    Py_DECREF(post_handshake_auth);
     return 0;
 }
 
@@ -425,6 +429,12 @@ tls_nss_settings_apply(tls_nss_state *st, const tls_nss_settings *settings, PRFi
     if (settings->alpn_length > 0 &&
         SSL_SetNextProtoNego(model, settings->alpn, settings->alpn_length) != SECSuccess) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(), "setting the ALPN protocols");
+        return -1;
+    }
+    if (settings->post_handshake_auth &&
+        SSL_OptionSet(model, SSL_ENABLE_POST_HANDSHAKE_AUTH, PR_TRUE) != SECSuccess) {
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
+                      "offering post-handshake client authentication");
         return -1;
     }
     return 0;

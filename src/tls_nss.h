@@ -72,6 +72,11 @@ typedef struct {
     PyObject *cipher_suite;
     PyObject *next_protocol;
     PyObject *tls_version;
+    /* Under ssl.SSLObject (buffer.c): the ssl module's want errors, and the
+     * names of the ssl.MemoryBIO attributes used on every call. */
+    PyObject *ssl_want_read;
+    PyObject *ssl_want_write;
+    PyObject *str_pending, *str_eof, *str_read, *str_write;
     /* threading.main_thread().ident: where signal handlers run. */
     unsigned long main_thread;
     /* Held while keys in tokens are checked and found again (token_keys.c),
@@ -206,6 +211,8 @@ typedef struct {
     Py_ssize_t suite_count;
     unsigned char *alpn;     /* ALPN list as SSL_SetNextProtoNego takes it */
     unsigned int alpn_length;
+    /* Clients: offer a certificate when a server asks after the handshake. */
+    PRBool post_handshake_auth;
 } tls_nss_settings;
 
 /* Fills `out` from a Settings object; -1 with a ConfigurationError (naming

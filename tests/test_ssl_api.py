@@ -637,3 +637,29 @@ def test_sni_callback_over_memory_bios_fed_a_few_bytes_at_a_time(pki):
                 pass
         s_in.write(c_out.read())
     assert client.getpeercert(True) == pki.issued["a-site"].cert_der
+
+
+def test_post_handshake_auth_answers_an_openssl_server(pki):
+    server_ctx = _ORIGINAL_SSLCONTEXT(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pki.path("ec.pem"), pki.path("ec.key"))
+    server_ctx.load_verify_locations(pki.path("ca.pem"))
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    server_ctx.post_handshake_auth = True
+
+    def server_side(tls: ssl.SSLSocket) -> Any:
+        assert tls.getpeercert() is None  # not asked in the handshake
+        tls.verify_client_post_handshake()
+        tls.sendall(b"who are you?")
+        assert tls.recv(10) == b"me"
+        return tls.getpeercert(True)
+
+    server = PairServer(server_ctx, server_side)
+    client = nss_client(pki)
+    client.load_cert_chain(pki.path("client.pem"), pki.path("client.key"))
+    assert client.post_handshake_auth is None
+    client.post_handshake_auth = True
+    with connect(client, server.port) as tls:
+        assert tls.recv(20) == b"who are you?"
+        tls.sendall(b"me")
+        assert server.join() == pki.issued["client"].cert_der
+    assert server.error is None

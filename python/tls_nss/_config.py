@@ -32,6 +32,9 @@ class Settings(NamedTuple):
     cipher_suites: Optional[tuple[int, ...]]
     #: ALPN protocol names in order of preference.
     inner_protocols: tuple[bytes, ...]
+    #: Clients: answer a server's request for a certificate after the
+    #: handshake (the ssl module's post_handshake_auth).
+    post_handshake_auth: bool = False
 
 
 def _version_value(value: Any, which: str) -> Optional[str]:

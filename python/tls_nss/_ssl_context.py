@@ -170,10 +170,11 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
 
     @post_handshake_auth.setter
     def post_handshake_auth(self, value: bool) -> None:
-        # A client that would answer a server's request for a certificate
-        # after the handshake. NSS's client answers with the chain it has
-        # (load_cert_chain) whenever asked; there is nothing to turn on.
+        # Clients offer post-handshake authentication (NSS's
+        # SSL_ENABLE_POST_HANDSHAKE_AUTH) and answer with load_cert_chain's
+        # chain; servers cannot ask for it (verify_client_post_handshake).
         self._nss_post_handshake_auth = bool(value)
+        self._changed()
 
     @property
     def sni_callback(self) -> Optional[Callable[..., Any]]:
@@ -438,7 +439,9 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
     def _build_core(self, server_side: bool) -> Any:
         lowest, highest = self._versions()
         settings = _config.Settings(lowest, highest, self._cipher_suites(lowest, highest),
-                                    self._nss_alpn)
+                                    self._nss_alpn,
+                                    post_handshake_auth=bool(self._nss_post_handshake_auth)
+                                    and not server_side)
         verify = self.verify_mode != ssl.CERT_NONE
         if verify and not self._nss_anchors and not self._nss_system_trust:
             raise _no_anchors(server_side)

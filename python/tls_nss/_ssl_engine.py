@@ -67,6 +67,35 @@ def decode_certificate(der: bytes) -> dict[str, Any]:
         return decoded
 
 
+def _translate(tls: Any, error: TLSError, hostname: Optional[str],
+               operation: str) -> BaseException:
+    """The ssl module's exception for ``error`` on the NSS connection ``tls``."""
+    chain = None
+    if getattr(error, "reason", None) is not None and tls is not None:
+        try:
+            chain = tls.get_unverified_chain()
+        except TLSError:
+            chain = None
+    return _ssl_errors.translate(error, chain=chain, hostname=hostname, operation=operation)
+
+
+def _translator(tls: Any, hostname: Optional[str],
+                ignore_eof: bool) -> Callable[[BaseException], Optional[BaseException]]:
+    """The on_error of NSSTLSBuffer.bio_*: the ssl module's exception for a
+    failure, or None for a ragged EOF that OP_IGNORE_UNEXPECTED_EOF makes
+    an EOF. It holds the buffer, not the engine, so that no cycle keeps
+    either alive."""
+
+    def translated(error: BaseException) -> Optional[BaseException]:
+        if isinstance(error, RaggedEOF) and ignore_eof:
+            return None
+        if not isinstance(error, TLSError):
+            return error
+        return _translate(tls, error, hostname, "read")
+
+    return translated
+
+
 def _alpn(value: Any) -> Optional[str]:
     if value is None:
         return None
@@ -140,14 +169,7 @@ class _Engine:
     # ---- errors ----
 
     def _raise(self, error: TLSError, operation: str) -> BaseException:
-        chain = None
-        if getattr(error, "reason", None) is not None:
-            try:
-                chain = self._tls.get_unverified_chain()
-            except TLSError:
-                chain = None
-        return _ssl_errors.translate(error, chain=chain, hostname=self.server_hostname,
-                                     operation=operation)
+        return _translate(self._tls, error, self.server_hostname, operation)
 
     # ---- what the connection negotiated ----
 
@@ -347,7 +369,13 @@ class SocketEngine(_Engine):
 
 class BIOEngine(_Engine):
     """The TLS object under an ssl.SSLObject: an NSS buffer pair, between two
-    ssl.MemoryBIO objects."""
+    ssl.MemoryBIO objects.
+
+    Once NSS has started, read(), write() and do_handshake() are the
+    buffer's own C methods, bound to the two BIOs (NSSTLSBuffer.bio_*):
+    asyncio calls them for every record, and they raise the ssl module's
+    want errors themselves; only a real failure comes back to Python, to
+    _translator()."""
 
     def __init__(self, context: Any, core: Any, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO,
                  owner: Any, server_side: bool, server_hostname: Optional[str]) -> None:
@@ -360,10 +388,17 @@ class BIOEngine(_Engine):
 
     def _start_from(self, core: Any) -> None:
         try:
-            self._tls = core.buffer(hostname=None if self.server_side else self.server_hostname,
-                                    owner=self._context)
+            tls = core.buffer(hostname=None if self.server_side else self.server_hostname,
+                              owner=self._context)
         except TLSError as e:
             raise _ssl_errors.translate(e, hostname=self.server_hostname) from e
+        self._tls = tls
+        pumped = (self._incoming, self._outgoing,
+                  _translator(tls, self.server_hostname, self._ignore_eof))
+        # Instance attributes, in front of the methods below.
+        setattr(self, "read", functools.partial(tls.bio_read, *pumped))
+        setattr(self, "write", functools.partial(tls.bio_write, *pumped))
+        setattr(self, "do_handshake", functools.partial(tls.bio_do_handshake, *pumped))
 
     def _read_hello(self) -> None:
         """Takes the ClientHello from the incoming BIO, runs sni_callback,
@@ -378,7 +413,22 @@ class BIOEngine(_Engine):
         tls.process_incoming(self._hello)
         self._hello = b""
 
-    def _take_in(self) -> None:
+    # Until NSS starts (a server with sni_callback reading the ClientHello).
+
+    def do_handshake(self) -> None:
+        self._read_hello()
+        self.do_handshake()
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        self._read_hello()
+        return self.read(len, buffer)
+
+    def write(self, data: Any) -> int:
+        self._read_hello()
+        written: int = self.write(data)
+        return written
+
+    def shutdown(self) -> None:
         if self._tls is None:
             self._read_hello()
         tls: Any = self._tls
@@ -387,51 +437,11 @@ class BIOEngine(_Engine):
             tls.process_incoming(incoming.read())
         elif incoming.eof:
             tls.process_incoming(b"")
-
-    def _send_out(self) -> None:
-        if self._tls is None:  # still reading the ClientHello
-            return
-        waiting = self._tls.outgoing_bytes_buffered()
-        if waiting:
-            self._outgoing.write(self._tls.process_outgoing(waiting))
-
-    def do_handshake(self) -> None:
-        self._take_in()
         try:
-            self._tls.do_handshake()
-        except TLSError as e:
-            raise self._raise(e, "handshake") from e
-        finally:
-            self._send_out()
-
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:
-        self._take_in()
-        try:
-            return self._tls.read(len, buffer) if buffer is not None else self._tls.read(len)
-        except RaggedEOF as e:
-            if self._ignore_eof:
-                return 0 if buffer is not None else b""
-            raise self._raise(e, "read") from e
+            tls.shutdown()
         except TLSError as e:
             raise self._raise(e, "read") from e
         finally:
-            self._send_out()
-
-    def write(self, data: Any) -> int:
-        self._take_in()
-        try:
-            written: int = self._tls.write(data)
-            return written
-        except TLSError as e:
-            raise self._raise(e, "write") from e
-        finally:
-            self._send_out()
-
-    def shutdown(self) -> None:
-        self._take_in()
-        try:
-            self._tls.shutdown()
-        except TLSError as e:
-            raise self._raise(e, "read") from e
-        finally:
-            self._send_out()
+            waiting = tls.outgoing_bytes_buffered()
+            if waiting:
+                self._outgoing.write(tls.process_outgoing(waiting))
