@@ -107,6 +107,10 @@ def client_context(impl: str, files: Files, resume: bool) -> Any:
             session_cache_size=100 if resume else 0)
     ctx = _ssl_class(impl)(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(files.ca)
+    if impl == "layer" and not resume:
+        # tls_nss.SSLContext resumes by itself; the ssl module only when
+        # given the last session.
+        ctx.options |= ssl.OP_NO_TICKET
     return ctx
 
 

@@ -40,21 +40,23 @@ class PairServer:
     """A server context accepting one connection in a thread and handing
     the SSLSocket (or the exception) to ``handler``."""
 
-    def __init__(self, context: ssl.SSLContext, handler: Callable[[Any], Any]) -> None:
+    def __init__(self, context: ssl.SSLContext, handler: Callable[[Any], Any],
+                 connections: int = 1) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.result: Any = None
         self.error: BaseException | None = None
         self._context, self._handler = context, handler
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(connections,), daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, connections: int) -> None:
         try:
-            conn, _ = self.listener.accept()
-            conn.settimeout(TIMEOUT)
-            with self._context.wrap_socket(conn, server_side=True) as tls:
-                self.result = self._handler(tls)
+            for _ in range(connections):
+                conn, _ = self.listener.accept()
+                conn.settimeout(TIMEOUT)
+                with self._context.wrap_socket(conn, server_side=True) as tls:
+                    self.result = self._handler(tls)
         except BaseException as e:  # noqa: BLE001 - the test reads it
             self.error = e
 
@@ -663,3 +665,30 @@ def test_post_handshake_auth_answers_an_openssl_server(pki):
         tls.sendall(b"me")
         assert server.join() == pki.issued["client"].cert_der
     assert server.error is None
+
+
+def test_sessions_resume_and_can_be_offered_back(pki):
+    client = nss_client(pki)
+    sessions = []
+    server = PairServer(nss_server(pki), echo, connections=3)
+    for round_ in range(3):
+        with connect(client, server.port, session=sessions[-1] if sessions else None) as tls:
+            tls.sendall(b"s")
+            tls.recv(1)  # takes the TLS 1.3 ticket in with the reply
+            assert tls.session_reused is (round_ > 0)
+            sessions.append(tls.session)
+    server.join()
+    assert sessions[0] == sessions[1] and sessions[0].has_ticket
+    other = nss_client(pki)
+    with pytest.raises(ValueError, match="different SSLContext"):
+        other.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost",
+                       session=sessions[0])
+    fresh = nss_client(pki)
+    fresh.options |= ssl.OP_NO_TICKET
+    server = PairServer(nss_server(pki), echo, connections=2)
+    for _ in range(2):
+        with connect(fresh, server.port) as tls:
+            tls.sendall(b"s")
+            tls.recv(1)
+            assert not tls.session_reused
+    server.join()

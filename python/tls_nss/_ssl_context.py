@@ -465,7 +465,8 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
             trust=trust,
             verify=verify,
             check_hostname=self.check_hostname and not server_side,
-            session_cache_size=0 if server_side else 256,
+            # Clients resume by themselves, unless told OP_NO_TICKET.
+            session_cache_size=0 if server_side or self.options & ssl.OP_NO_TICKET else 256,
             session_tickets=not (self.options & ssl.OP_NO_TICKET),
             keylog_filename=self._nss_keylog if self._nss_keylog is not None else "",
             crls=tuple(self._nss_crls) if crl_check else None,

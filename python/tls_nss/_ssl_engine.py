@@ -193,14 +193,20 @@ class _Engine:
         self._context = value
 
     @property
-    def session(self) -> None:
-        return None
+    def session(self) -> Optional["NSSSession"]:
+        if self.server_side or self._tls is None or self._tls.negotiated_tls_version is None:
+            return None
+        return NSSSession(self._context, self.server_hostname)
 
     @session.setter
     def session(self, value: Any) -> None:
-        if value is not None:
-            raise TypeError("tls_nss: sessions resume by themselves, per context and server; "
-                            "an explicit session cannot be offered")
+        if value is None:
+            return
+        if not isinstance(value, NSSSession):
+            raise TypeError(f"Value is not an NSSSession, but {type(value).__name__}")
+        if value.context is not self._context:
+            raise ValueError("Session refers to a different SSLContext.")
+        # Offered by itself: the context's cache keeps it for this server.
 
     @property
     def session_reused(self) -> bool:
@@ -259,6 +265,34 @@ class _Engine:
 
     def pending(self) -> int:
         return int(self._tls.pending())
+
+
+class NSSSession:
+    """SSLSocket.session on NSS: what a client context keeps to resume with
+    a server. A context's connections resume by themselves, so offering it
+    (session=) to another connection of the same context is what happens
+    anyway; offering it to another context is refused, as the ssl module
+    refuses."""
+
+    __slots__ = ("context", "server_hostname")
+
+    def __init__(self, context: Any, server_hostname: Optional[str]) -> None:
+        self.context = context
+        self.server_hostname = server_hostname
+
+    @property
+    def has_ticket(self) -> bool:
+        return any(core.cached_sessions() > 0 for _, core in self.context._nss_cores.values())
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, NSSSession) and other.context is self.context
+                and other.server_hostname == self.server_hostname)
+
+    def __hash__(self) -> int:
+        return hash((id(self.context), self.server_hostname))
+
+    def __repr__(self) -> str:
+        return f"<NSSSession for {self.server_hostname!r}>"
 
 
 class SocketEngine(_Engine):
