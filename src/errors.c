@@ -2,7 +2,9 @@
  *
  * C reports what happened (the error code, its NSS name and text, and what
  * we were doing); tls_nss._errors.from_nss picks the exception class, so
- * that classification lives in one place. */
+ * that classification lives in one place. The one exception is the want
+ * errors, whose class is their kind: they are made here, being on the
+ * path of nearly every call of an asynchronous caller. */
 #include "config.h"
 #include "tls_nss.h"
 
@@ -17,6 +19,35 @@ static const char *const kind_names[] = {
     [TLS_NSS_CLOSED] = "closed",
     [TLS_NSS_CERT_ERROR] = "certificate",
 };
+
+/* A want error, made here: from_nss would give the same, at many times
+ * the cost, on the path asynchronous callers take on nearly every call. */
+static PyObject *
+raise_want(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code, const char *name,
+           const char *text, PyObject *what)
+{
+    PyObject *cls = kind == TLS_NSS_WANT_READ ? st->want_read_error : st->want_write_error;
+    /* Worded as from_nss words it. */
+    PyObject *message = !name ? Py_NewRef(what)
+                        : text ? PyUnicode_FromFormat("%U: %s: %s", what, name, text)
+                               : PyUnicode_FromFormat("%U: %s", what, name);
+    PyObject *exc = message ? PyObject_CallOneArg(cls, message) : NULL;
+    PyObject *code_object = exc ? PyLong_FromLong(code) : NULL;
+    PyObject *name_object = code_object ? (name ? PyUnicode_FromString(name) : Py_NewRef(Py_None)) : NULL;
+    PyObject *text_object = name_object ? (text ? PyUnicode_FromString(text) : Py_NewRef(Py_None)) : NULL;
+
+    if (text_object != NULL && PyObject_SetAttr(exc, st->str_operation, what) == 0 &&
+        PyObject_SetAttr(exc, st->str_nss_code, code_object) == 0 &&
+        PyObject_SetAttr(exc, st->str_nss_name, name_object) == 0 &&
+        PyObject_SetAttr(exc, st->str_nss_text, text_object) == 0)
+        PyErr_SetObject(cls, exc);
+    Py_XDECREF(message);
+    Py_XDECREF(exc);
+    Py_XDECREF(code_object);
+    Py_XDECREF(name_object);
+    Py_XDECREF(text_object);
+    return NULL;
+}
 
 static PyObject *
 raise_error(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
@@ -33,6 +64,8 @@ raise_error(tls_nss_state *st, tls_nss_error_kind kind, PRErrorCode code,
             text = NULL;
     }
 
+    if (kind == TLS_NSS_WANT_READ || kind == TLS_NSS_WANT_WRITE)
+        return raise_want(st, kind, code, name, text, what);
     PyObject *exc = PyObject_CallFunction(st->make_error, "sOizzz", kind_names[kind], what,
                                           (int)code, name, text, certificate);
     if (exc == NULL)

@@ -258,6 +258,13 @@ module_exec(PyObject *module)
     st->make_error = import_attr("tls_nss._errors", "from_nss");
     if (st->make_error == NULL)
         return -1;
+    if ((st->want_read_error = import_attr("tls_nss._errors", "NSSWantReadError")) == NULL ||
+        (st->want_write_error = import_attr("tls_nss._errors", "NSSWantWriteError")) == NULL ||
+        (st->str_operation = PyUnicode_InternFromString("operation")) == NULL ||
+        (st->str_nss_code = PyUnicode_InternFromString("nss_code")) == NULL ||
+        (st->str_nss_name = PyUnicode_InternFromString("nss_name")) == NULL ||
+        (st->str_nss_text = PyUnicode_InternFromString("nss_text")) == NULL)
+        return -1;
     st->cipher_suite = import_attr("tls_nss._api", "CipherSuite");
     if (st->cipher_suite == NULL)
         return -1;
@@ -302,6 +309,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->socket_type);
     Py_VISIT(st->buffer_type);
     Py_VISIT(st->make_error);
+    Py_VISIT(st->want_read_error);
+    Py_VISIT(st->want_write_error);
     Py_VISIT(st->cipher_suite);
     Py_VISIT(st->next_protocol);
     Py_VISIT(st->tls_version);
@@ -319,6 +328,12 @@ module_clear(PyObject *module)
     Py_CLEAR(st->socket_type);
     Py_CLEAR(st->buffer_type);
     Py_CLEAR(st->make_error);
+    Py_CLEAR(st->want_read_error);
+    Py_CLEAR(st->want_write_error);
+    Py_CLEAR(st->str_operation);
+    Py_CLEAR(st->str_nss_code);
+    Py_CLEAR(st->str_nss_name);
+    Py_CLEAR(st->str_nss_text);
     Py_CLEAR(st->cipher_suite);
     Py_CLEAR(st->next_protocol);
     Py_CLEAR(st->tls_version);

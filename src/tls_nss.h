@@ -68,6 +68,10 @@ typedef struct {
     PyTypeObject *buffer_type;
     /* tls_nss._errors.from_nss: builds the exception for a failure. */
     PyObject *make_error;
+    /* NSSWantReadError and NSSWantWriteError, raised without from_nss:
+     * asynchronous callers meet them on nearly every call. */
+    PyObject *want_read_error, *want_write_error;
+    PyObject *str_operation, *str_nss_code, *str_nss_name, *str_nss_text;
     /* The PEP 748 enums from tls_nss._api, for results read back from NSS. */
     PyObject *cipher_suite;
     PyObject *next_protocol;

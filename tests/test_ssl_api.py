@@ -19,6 +19,9 @@ import tls_nss
 from tls_nss import _ssl_engine
 from tls_nss._ssl_context import _ORIGINAL_SSLCONTEXT
 
+# Programs run with python3 -W error must not see a warning from the layer.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 def nss_client(pki, **kwargs: Any) -> tls_nss.SSLContext:
     return tls_nss.create_default_context(cafile=str(pki.path("ca.pem")), **kwargs)

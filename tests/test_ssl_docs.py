@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from peers import TIMEOUT, free_port, need, run_client
 
 RECIPES = Path(__file__).parent.parent / "docs" / "ssl"
+
+# Programs run with python3 -W error must not see a warning from the layer.
+pytestmark = pytest.mark.filterwarnings("error")
 
 
 def _env() -> dict[str, str]:

@@ -29,6 +29,9 @@ from peers import TIMEOUT, free_port, need, run_client, wait_for_port, peer_envi
 import tls_nss
 from tls_nss import _ssl_engine
 
+# Programs run with python3 -W error must not see a warning from the layer.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 @pytest.fixture(params=["class", "injected"])
 def client_context(request, pki) -> Callable[..., ssl.SSLContext]:
