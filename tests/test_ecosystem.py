@@ -391,3 +391,83 @@ def test_tornado_https_server_answers_curl(pki):
 
     assert asyncio.run(asyncio.wait_for(main(), 30)) == "tornado over NSS"
     assert seen == [True]
+
+
+# ---- ASGI servers whose key stays in a PKCS#11 token (SoftHSM) ----
+
+_TOKEN_CERT = "pkcs11:token={token};object=server;type=cert"
+_TOKEN_KEY = "pkcs11:token={token};object=server;type=private"
+
+_LOGOUT_APP = '''\
+import tls_nss
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/logout":
+        tls_nss._nss.logout_all()  # what an HSM failover does to its sessions
+    body = f"{scope['http_version']} {scope['path']}".encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+'''
+
+
+@pytest.fixture(scope="module")
+def server_token(pki, tmp_path_factory):
+    import softhsm
+
+    missing = softhsm.missing_tools()
+    if missing:
+        pytest.skip(f"PKCS#11 token tests need {', '.join(missing)}")
+    token = softhsm.SoftToken(tmp_path_factory.mktemp("softhsm"), label="tls-nss-asgi")
+    key = token.generate_key("server", "01")
+    token.add_certificate(pki.ca.issue("localhost", "127.0.0.1", public_key=key).cert_der,
+                          "server", "01")
+    return token
+
+
+def _token_server(tmp_path: Path, token: Any, server: str, port: int) -> ASGIServer:
+    """uvicorn takes the PIN as its key's password; hypercorn has no password
+    option, so the PIN comes in the key's URI."""
+    from softhsm import PIN
+
+    (tmp_path / "token_app.py").write_text(_LOGOUT_APP)
+    cert, key = (uri.format(token=token.label) for uri in (_TOKEN_CERT, _TOKEN_KEY))
+    if server == "uvicorn":
+        argv = ["-m", "uvicorn", "token_app:app", "--port", str(port), "--ssl-certfile", cert,
+                "--ssl-keyfile", key, "--ssl-keyfile-password", PIN]
+    else:
+        argv = ["-m", "hypercorn", "token_app:app", "--bind", f"127.0.0.1:{port}",
+                "--certfile", cert, "--keyfile", f"{key}?pin-value={PIN}"]
+    return ASGIServer(tmp_path, argv, port, env=token.env)
+
+
+def test_uvicorn_serves_from_a_token_key_and_survives_a_logout(pki, server_token, tmp_path):
+    _library("uvicorn")
+    port = free_port()
+    server = _token_server(tmp_path, server_token, "uvicorn", port)
+    try:
+        url = f"https://localhost:{port}"
+        assert _curl(pki, f"{url}/") == "1.1 /"
+        assert _curl(pki, f"{url}/logout") == "1.1 /logout"
+        # The token forgot the login: the next connections log in again with
+        # the password given as the PIN, and find the key again.
+        for _ in range(3):
+            assert _curl(pki, f"{url}/after") == "1.1 /after"
+    finally:
+        out = server.stop()
+    assert "Error" not in out, out
+
+
+def test_hypercorn_h2_and_http11_from_a_token_key(pki, server_token, tmp_path):
+    _library("hypercorn")
+    _library("h2")
+    port = free_port()
+    server = _token_server(tmp_path, server_token, "hypercorn", port)
+    try:
+        assert _curl(pki, f"https://localhost:{port}/h2", "--http2") == "2 /h2"
+        assert _curl(pki, f"https://localhost:{port}/h1", "--http1.1") == "1.1 /h1"
+    finally:
+        server.stop()

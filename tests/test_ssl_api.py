@@ -330,9 +330,12 @@ def test_a_wrong_password_or_none_is_an_ssl_error(pki, tmp_path):
     context = tls_nss.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with pytest.raises(ssl.SSLError):
         context.load_cert_chain(pki.path("ec.pem"), key)
-    context.load_cert_chain(pki.path("ec.pem"), key, password="wrong")
+    # As the ssl module: at load_cert_chain(), not at the first connection.
     with pytest.raises(ssl.SSLError, match="password"):
-        context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True)
+        context.load_cert_chain(pki.path("ec.pem"), key, password="wrong")
+    with pytest.raises(ssl.SSLError, match="does not match"):
+        context.load_cert_chain(pki.path("ec.pem"), pki.path("other.key"))
+    assert not context._nss_chains
     with pytest.raises(FileNotFoundError):
         context.load_cert_chain(tmp_path / "missing.pem")
 
@@ -695,3 +698,24 @@ def test_sessions_resume_and_can_be_offered_back(pki):
             tls.recv(1)
             assert not tls.session_reused
     server.join()
+
+
+def test_loading_a_chain_again_replaces_the_one_of_its_key_type(pki):
+    """A running server takes a renewed certificate: load_cert_chain() again
+    replaces the chain of that key type, as with OpenSSL, and the next
+    connection gets it; a chain of another type stays beside it."""
+    if "renewed" not in pki.issued:
+        pki.add("renewed", pki.ca.issue("localhost", "127.0.0.1", key_kind="ec256"))
+    context = nss_server(pki, "ec")
+    context.load_cert_chain(pki.path("rsa-fullchain.pem"), pki.path("rsa.key"))
+    server = PairServer(context, echo, connections=2)
+    served = []
+    for _ in range(2):
+        with connect(openssl_client(pki), server.port) as tls:
+            served.append(tls.getpeercert(True))
+            tls.sendall(b"r")
+            tls.recv(1)
+        context.load_cert_chain(pki.path("renewed-fullchain.pem"), pki.path("renewed.key"))
+    server.join()
+    assert served == [pki.issued["ec"].cert_der, pki.issued["renewed"].cert_der]
+    assert len(context._nss_chains) == 2

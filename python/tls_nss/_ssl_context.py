@@ -24,7 +24,7 @@ import sys
 import warnings
 from typing import Any, Callable, Optional, Union
 
-from . import _config, _pem, _ssl_engine, _ssl_errors
+from . import _config, _nss, _pem, _ssl_engine, _ssl_errors
 from ._context import make_core
 from ._errors import TLSError
 from .policy import effective_policy
@@ -219,8 +219,27 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
             chain = self._token_chain(certfile, keyfile, secret)
         else:
             chain = self._file_chain(certfile, keyfile, secret)
-        self._nss_chains.append(chain)
+        self._check_chain(chain)
+        # As OpenSSL: a chain replaces the one of its key type, so that a
+        # running server takes a renewed certificate by loading it again.
+        kind = _key_type(chain)
+        same = [i for i, c in enumerate(self._nss_chains) if kind and _key_type(c) == kind]
+        if same:
+            self._nss_chains[same[0]] = chain  # in its place: the order is the preference
+        else:
+            self._nss_chains.append(chain)
         self._changed()
+
+    def _check_chain(self, chain: _pem.ChainSource) -> None:
+        """Loads the chain into NSS once, as the ssl module loads it here: a
+        wrong password, a key that does not match, or one the policy finds
+        too small fails now, not at the first connection."""
+        try:
+            make_core(_config.Settings(None, None, None, ()), server=True, sources=[chain],
+                      trust=_pem.TrustSource(), verify=False, check_hostname=False,
+                      keylog_filename="", pin_callback=self._pin_callback())
+        except TLSError as e:
+            raise _ssl_errors.translate(e) from e
 
     @staticmethod
     def _read(path: str) -> bytes:
@@ -485,6 +504,15 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
             return None if retry else pin
 
         return answer
+
+
+def _key_type(chain: _pem.ChainSource) -> Optional[str]:
+    """"RSA", "EC", ... for a chain read from files; None for one in a
+    token, whose certificate is known only once NSS finds it."""
+    if chain.leaf.der is None:
+        return None
+    key: dict[str, Any] = _nss.describe_certificate(chain.leaf.der)["key"]
+    return str(key["type"])
 
 
 def _is_tls13_suite(suite: int) -> bool:
