@@ -6,8 +6,9 @@ in place.
     python3 write-record.py SITE_DIR DIST_INFO_NAME PACKAGE...
 
 Paths in RECORD are relative to SITE_DIR, which already carries any
-DESTDIR; the record lists every file under each PACKAGE directory and the
-dist-info directory, and itself without a hash, as the format asks.
+DESTDIR; the record lists every file under each PACKAGE directory (or the
+PACKAGE file itself, such as a .pth) and the dist-info directory, and
+itself without a hash, as the format asks.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def main(site: str, dist_info: str, *packages: str) -> int:
     record = root / dist_info / "RECORD"
     rows = []
     for top in (*packages, dist_info):
-        for path in sorted((root / top).rglob("*")):
+        paths = [root / top] if (root / top).is_file() else sorted((root / top).rglob("*"))
+        for path in paths:
             if path.is_file() and path != record:
                 rows.append((path.relative_to(root).as_posix(), digest(path),
                              str(path.stat().st_size)))

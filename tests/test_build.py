@@ -52,6 +52,7 @@ def test_record_lists_every_installed_file_with_its_hash():
         rows = {path: (digest, size) for path, digest, size in csv.reader(f)}
     installed = {p.relative_to(site).as_posix()
                  for top in (site / "tls_nss", dist_info) for p in top.rglob("*") if p.is_file()}
+    installed.add("tls_nss-inject.pth")
     assert set(rows) == installed
     assert rows[f"{dist_info.name}/RECORD"] == ("", "")
     extension = next(p for p in rows if p.startswith("tls_nss/_nss") and p.endswith(".so"))

@@ -223,8 +223,8 @@ class ASGIServer:
     def __init__(self, tmp_path: Path, argv: list[str], port: int,
                  env: dict[str, str] | None = None) -> None:
         (tmp_path / "asgi_app.py").write_text(_ASGI_APP)
-        environment = {**os.environ, **(env or {}),
-                       "PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"}
+        environment = {**os.environ, **(env or {})}
+        environment["PYTHONPATH"] = f"{tmp_path}:{environment.get('PYTHONPATH', '')}"
         self.process = subprocess.Popen([sys.executable, "-m", "tls_nss", "run", *argv],
                                         cwd=tmp_path, env=environment,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -471,3 +471,45 @@ def test_hypercorn_h2_and_http11_from_a_token_key(pki, server_token, tmp_path):
         assert _curl(pki, f"https://localhost:{port}/h1", "--http1.1") == "1.1 /h1"
     finally:
         server.stop()
+
+
+def _site_dir_env(tmp_path: Path) -> dict[str, str]:
+    """The staged install made a site directory, as an installed package's
+    is, so that tls_nss-inject.pth runs in every process started with it."""
+    import tls_nss as package
+
+    site = str(Path(package.__file__).parent.parent)
+    hook = tmp_path / "site_hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(f"import site\nsite.addsitedir({site!r})\n")
+    return {"PYTHONPATH": f"{hook}:{tmp_path}:{os.environ.get('PYTHONPATH', '')}"}
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
+def test_workers_serve_from_the_token_key(pki, server_token, tmp_path, server):
+    """`--workers 2`: each worker, spawned afresh, is on NSS too (injected by
+    tls_nss-inject.pth) and logs in to the token itself."""
+    _library(server)
+    from softhsm import PIN
+
+    (tmp_path / "token_app.py").write_text(_LOGOUT_APP.replace(
+        "{scope['path']}", "{scope['path']} {__import__('os').getpid()}"))
+    cert, key = (uri.format(token=server_token.label) for uri in (_TOKEN_CERT, _TOKEN_KEY))
+    port = free_port()
+    if server == "uvicorn":
+        argv = ["-m", "uvicorn", "token_app:app", "--port", str(port), "--workers", "2",
+                "--ssl-certfile", cert, "--ssl-keyfile", key, "--ssl-keyfile-password", PIN]
+    else:
+        argv = ["-m", "hypercorn", "token_app:app", "--bind", f"127.0.0.1:{port}",
+                "--workers", "2", "--certfile", cert, "--keyfile", f"{key}?pin-value={PIN}"]
+    running = ASGIServer(tmp_path, argv, port, env={**server_token.env,
+                                                    **_site_dir_env(tmp_path)})
+    try:
+        workers = set()
+        for _ in range(40):
+            workers.add(_curl(pki, f"https://localhost:{port}/").split()[-1])
+            if len(workers) == 2:
+                break
+    finally:
+        running.stop()
+    assert len(workers) == 2, workers

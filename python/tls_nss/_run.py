@@ -3,7 +3,11 @@ as `python3 -m MODULE` or `python3 SCRIPT` would run it, after
 tls_nss.inject_into_ssl(), so that every ssl.SSLContext it makes is NSS's.
 
 Injection comes first, before the program imports anything, so no module
-keeps the ssl module's own class and no context is made before it."""
+keeps the ssl module's own class and no context is made before it. The
+processes the program starts with the same interpreter inherit it through
+TLS_NSS_INJECT_INTO_SSL=1, which tls_nss-inject.pth (installed beside the
+package) reads at their start-up: the workers that uvicorn and hypercorn
+spawn serve on NSS too."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ def run(argv: list[str]) -> int:
               "(tls_nss.inject_into_ssl()).", file=sys.stderr if not argv else sys.stdout)
         return 2 if not argv else 0
     inject_into_ssl()
+    os.environ["TLS_NSS_INJECT_INTO_SSL"] = "1"
     if argv[0] == "-m":
         if len(argv) < 2:
             print(f"{USAGE}\npython3 -m tls_nss run: -m needs a module name", file=sys.stderr)
