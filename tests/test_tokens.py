@@ -313,9 +313,9 @@ def test_tls_nss_db_is_the_database_of_nicknames(token, pki, tmp_path):
 # ---- the demo ----
 
 
-def _demo(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tls_nss", "demo"], capture_output=True,
-                          text=True, env={**os.environ, **env}, timeout=120)
+def _demo(env: dict[str, str], *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tls_nss", "demo", *options],
+                          capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
 
 
 def _demo_directories() -> set[str]:
@@ -331,6 +331,17 @@ def test_demo_serves_from_a_throwaway_softhsm_token():
     assert 'in SoftHSM2 token "tls-nss-demo"' in done.stdout, done.stdout
     assert "b'hello from the NSS server'" in done.stdout
     assert _demo_directories() == before  # cleaned up
+
+
+def test_asgi_demo_serves_uvicorn_from_the_token_to_httpx():
+    pytest.importorskip("uvicorn", reason="needs uvicorn (python3-uvicorn)")
+    pytest.importorskip("httpx", reason="needs httpx (python3-httpx)")
+    before = _demo_directories()
+    done = _demo({}, "--asgi")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "-> 200 'hello from an ASGI application on uvicorn, over NSS'" in done.stdout
+    assert 'in SoftHSM2 token "tls-nss-demo"' in done.stdout
+    assert _demo_directories() == before
 
 
 def test_demo_uses_an_nss_database_without_softhsm(tmp_path):

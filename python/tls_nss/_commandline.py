@@ -157,11 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--once", action="store_true", help="exit after one connection")
     add_tls_options(serve)
 
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo", help="run a TLS 1.3 server and client on loopback and show what they negotiated",
         description="Make a CA and a server certificate in a temporary NSS database, run a "
         "server and a client on loopback, and show what they negotiated.",
     )
+    demo.add_argument("--asgi", action="store_true",
+                      help="instead, run uvicorn with its key in the token, unmodified (through "
+                      "'run'), and fetch a page from it with httpx")
     commands.add_parser("policy", help="show the crypto policy in force and where it comes from",
                         description="Show the crypto policy in force and where it comes from.")
     commands.add_parser(
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from ._demo import run as run_demo
 
-        return run_demo()
+        return run_demo(asgi=args.asgi)
     if args.command == "policy":
         return _show_policy()
     if args.command == "tokens":

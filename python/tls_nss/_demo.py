@@ -1,10 +1,13 @@
-"""A TLS 1.3 server and client on loopback, through the PEP 748 API.
+"""A TLS 1.3 server and client on loopback, through the PEP 748 API; or,
+with --asgi, uvicorn serving an ASGI application unmodified (through
+`python3 -m tls_nss run`) and httpx fetching a page from it.
 
 The server's key is generated inside a throwaway PKCS#11 token: a SoftHSM2
 token where softhsm2 is installed, else an NSS database, both made with
 NSS's certutil. The client trusts the demo CA from the same place. All of
 it lives in a temporary directory, removed at the end. It needs NSS's
-certutil, and nothing outside the standard library.
+certutil, and nothing outside the standard library (and, for --asgi,
+uvicorn and httpx).
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ class Keystore:
     server: tls.SigningChain
     trust_store: tls.TrustStore
     environment: dict[str, str]
+    #: The server certificate's id, for load_cert_chain() (its key pairs
+    #: with it in the token), and the CA's PEM file.
+    server_id: str = ""
+    ca_file: str = ""
 
 
 def _run(argv: list[str], env: dict[str, str], stdin: str = "") -> None:
@@ -106,6 +113,7 @@ def _make_keystore(workdir: Path) -> Keystore:
         _run(["modutil", "-dbdir", database, "-add", "softhsm", "-libfile", module, "-force"],
              tools_env)
         _certificates(database, TOKEN, pin_file, noise, tools_env)
+        ca_file = _export_ca(database, TOKEN, workdir, tools_env)
         # The key is paired with its certificate inside the token; the PIN
         # comes from a callback (a URI could carry pin-source= instead).
         tls.set_pin_callback(lambda token, retry: None if retry else DEMO_PIN)
@@ -117,20 +125,46 @@ def _make_keystore(workdir: Path) -> Keystore:
             trust_store=tls.TrustStore.from_id(
                 f"pkcs11:token={TOKEN};object=demo%20CA;type=cert".encode()),
             environment=env,
+            server_id=f"pkcs11:token={TOKEN};object=demo%20server;type=cert",
+            ca_file=ca_file,
         )
     pin_file.write_text("\n")
     _run(["certutil", "-N", "-d", database, "--empty-password"], {})
     _certificates(database, None, pin_file, noise, {})
+    ca_file = _export_ca(database, None, workdir, {})
     return Keystore(
         where=f"in NSS database {database}; generated there by certutil, it signs "
               "in NSS's database token",
         server=tls.SigningChain(leaf=(tls.Certificate.from_id(b"demo server"), None)),
         trust_store=tls.TrustStore.from_id(database.encode()),
         environment={"TLS_NSS_DB": database},
+        server_id="demo server",
+        ca_file=ca_file,
     )
 
 
-def run() -> int:
+def _export_ca(database: str, token: str | None, workdir: Path, env: dict[str, str]) -> str:
+    """The demo CA as a PEM file, for clients that take files (--asgi)."""
+    path = workdir / "demo-ca.pem"
+    where = ["-h", token, "-n", f"{token}:demo CA"] if token else ["-n", "demo CA"]
+    done = subprocess.run(["certutil", "-L", "-d", database, *where, "-a",
+                           "-f", str(workdir / "pin")], stdin=subprocess.DEVNULL,
+                          env={**os.environ, **env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"exporting the demo CA: {done.stdout.strip()} {done.stderr.strip()}")
+    path.write_text(done.stdout)
+    return str(path)
+
+
+def run(asgi: bool = False) -> int:
+    if asgi:
+        try:
+            import httpx  # noqa: F401
+            import uvicorn  # noqa: F401
+        except ImportError as e:
+            print(f"the ASGI demo needs uvicorn and httpx ({e.name} is missing: python3-uvicorn, "
+                  "python3-httpx)")
+            return 1
     if shutil.which("certutil") is None:
         print("the demo makes its keys with certutil: install NSS's tools "
               "(nss-tools on Fedora and RHEL, libnss3-tools on Debian and Ubuntu)")
@@ -148,6 +182,8 @@ def run() -> int:
         try:
             # Read when NSS starts, with the first context below.
             os.environ.update(keystore.environment)
+            if asgi:
+                return _asgi(keystore, Path(workdir))
             return _serve_and_connect(keystore.where, keystore.server, keystore.trust_store)
         finally:
             tls.set_pin_callback(None)
@@ -213,3 +249,55 @@ def _serve_and_connect(where: str, chain: tls.SigningChain, trust_store: tls.Tru
           f"{len(policy.cipher_suites)} cipher suites, RSA keys of "
           f"{policy.minimum_key_sizes.get('RSA')} bits or more")
     return 0
+
+
+_ASGI_APP = """\
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b"hello from an ASGI application on uvicorn, over NSS"
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def _asgi(keystore: Keystore, workdir: Path) -> int:
+    """uvicorn, unmodified, with the key in the token; httpx fetches a page."""
+    import socket
+    import sys
+    import time
+
+    import httpx
+
+    (workdir / "demo_app.py").write_text(_ASGI_APP)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "tls_nss", "run", "-m", "uvicorn", "demo_app:app",
+               "--port", str(port), "--log-level", "warning", "--ssl-certfile",
+               keystore.server_id, "--ssl-keyfile-password", DEMO_PIN]
+    print("$ python3 -m tls_nss run -m uvicorn demo_app:app --port", port,
+          f"--ssl-certfile '{keystore.server_id}' --ssl-keyfile-password ...")
+    server = subprocess.Popen(command, cwd=workdir, env={
+        **os.environ, "PYTHONPATH": f"{workdir}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+    try:
+        context = tls.create_default_context(cafile=keystore.ca_file)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with httpx.Client(verify=context) as client:
+                    reply = client.get(f"https://localhost:{port}/")
+                break
+            except httpx.ConnectError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    print("uvicorn did not start")
+                    return 1
+                time.sleep(0.2)
+        print(f"httpx: GET https://localhost:{port}/ -> {reply.status_code} {reply.text!r}")
+        print(f"  server key:        {keystore.where}")
+        print(f"  verified against:  the demo CA ({keystore.ca_file})")
+        return 0 if reply.status_code == 200 else 1
+    finally:
+        server.terminate()
+        server.wait(10)
