@@ -425,6 +425,8 @@ def server_token(pki, tmp_path_factory):
     key = token.generate_key("server", "01")
     token.add_certificate(pki.ca.issue("localhost", "127.0.0.1", public_key=key).cert_der,
                           "server", "01")
+    client = token.generate_key("client", "02")
+    token.add_certificate(pki.ca.issue(client=True, public_key=client).cert_der, "client", "02")
     return token
 
 
@@ -513,3 +515,49 @@ def test_workers_serve_from_the_token_key(pki, server_token, tmp_path, server):
     finally:
         running.stop()
     assert len(workers) == 2, workers
+
+
+_REQUESTS_WITH_A_TOKEN_KEY = """\
+import sys
+
+import requests
+import requests.adapters
+
+import tls_nss
+
+url, ca, cert, key, pin = sys.argv[1:6]
+# requests checks that cert= names files: a key in a token goes in the
+# context, which an adapter hands to urllib3.
+context = tls_nss.create_default_context(cafile=ca)
+context.load_cert_chain(cert, key, password=pin)
+
+
+class TokenAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, ssl_context=context, **kwargs)
+
+
+with requests.Session() as session:
+    session.mount("https://", TokenAdapter())
+    print(session.get(url, timeout=10).text)
+"""
+
+
+def test_requests_client_certificate_with_its_key_in_a_token(pki, server_token, openssl_https,
+                                                              tmp_path):
+    """requests' cert=(certificate, key), both pkcs11: URIs: the key signs the
+    CertificateVerify inside the token."""
+    _library("requests")
+    from softhsm import PIN
+
+    server = openssl_https(client_certificates=True)
+    script = tmp_path / "fetch.py"
+    script.write_text(_REQUESTS_WITH_A_TOKEN_KEY)
+    label = server_token.label
+    done = subprocess.run(
+        [sys.executable, str(script), f"https://localhost:{server.port}/",
+         str(pki.path("ca.pem")), f"pkcs11:token={label};object=client;type=cert",
+         f"pkcs11:token={label};object=client;type=private", PIN],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **server_token.env})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(" ", 1)[1].strip() != "-"
