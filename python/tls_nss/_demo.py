@@ -158,12 +158,12 @@ def _export_ca(database: str, token: str | None, workdir: Path, env: dict[str, s
 
 def run(asgi: bool = False) -> int:
     if asgi:
-        try:
-            import httpx  # noqa: F401
-            import uvicorn  # noqa: F401
-        except ImportError as e:
-            print(f"the ASGI demo needs uvicorn and httpx ({e.name} is missing: python3-uvicorn, "
-                  "python3-httpx)")
+        import importlib.util
+
+        missing = [name for name in ("uvicorn", "httpx") if importlib.util.find_spec(name) is None]
+        if missing:
+            print(f"the ASGI demo needs uvicorn and httpx (missing: {', '.join(missing)}; "
+                  "install python3-uvicorn and python3-httpx)")
             return 1
     if shutil.which("certutil") is None:
         print("the demo makes its keys with certutil: install NSS's tools "
