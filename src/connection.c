@@ -520,6 +520,6 @@ PyType_Spec tls_nss_connection_spec = {
     .name = "tls_nss._nss.TLSConnection",
     .basicsize = sizeof(tls_nss_conn),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE |
-             TLS_NSS_NOT_INSTANTIABLE,
+             TLS_NSS_NOT_INSTANTIABLE | TLS_NSS_IMMUTABLE,
     .slots = conn_slots,
 };

@@ -334,11 +334,29 @@ fail:
     return NULL;
 }
 
+/* A context holds Python objects only through its PIN sources: the PIN
+ * callback, which may well refer back to the object that owns the
+ * context (a bound method), and an error it raised. */
+static int
+context_traverse(tls_nss_context *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return tls_nss_pin_source_traverse(self->pins, visit, arg);
+}
+
+static int
+context_clear(tls_nss_context *self)
+{
+    tls_nss_pin_source_clear(self->pins);
+    return 0;
+}
+
 static void
 context_dealloc(tls_nss_context *self)
 {
     PyTypeObject *type = Py_TYPE(self);
 
+    PyObject_GC_UnTrack(self);
     /* A server's `model` is its group 0's. */
     if (self->groups.items != NULL)
         tls_nss_name_groups_free(&self->groups);
@@ -446,6 +464,8 @@ static PyType_Slot context_slots[] = {
     {Py_tp_doc, "An NSS model socket built from one TLS configuration."},
     {Py_tp_new, context_new},
     {Py_tp_dealloc, context_dealloc},
+    {Py_tp_traverse, context_traverse},
+    {Py_tp_clear, context_clear},
     {Py_tp_methods, context_methods},
     {0, NULL},
 };
@@ -453,6 +473,6 @@ static PyType_Slot context_slots[] = {
 PyType_Spec tls_nss_context_spec = {
     .name = "tls_nss._nss.Context",
     .basicsize = sizeof(tls_nss_context),
-    .flags = Py_TPFLAGS_DEFAULT,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | TLS_NSS_IMMUTABLE,
     .slots = context_slots,
 };

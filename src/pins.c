@@ -102,6 +102,25 @@ tls_nss_pin_source_free(tls_nss_pin_source *pins)
     }
 }
 
+int
+tls_nss_pin_source_traverse(tls_nss_pin_source *list, visitproc visit, void *arg)
+{
+    for (tls_nss_pin_source *pins = list; pins != NULL; pins = pins->next) {
+        Py_VISIT(pins->callback);
+        Py_VISIT(pins->callback_error);
+    }
+    return 0;
+}
+
+void
+tls_nss_pin_source_clear(tls_nss_pin_source *list)
+{
+    for (tls_nss_pin_source *pins = list; pins != NULL; pins = pins->next) {
+        Py_CLEAR(pins->callback);
+        Py_CLEAR(pins->callback_error);
+    }
+}
+
 void
 tls_nss_pin_source_chain(tls_nss_pin_source **list, tls_nss_pin_source *pins)
 {

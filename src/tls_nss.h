@@ -60,6 +60,12 @@ Py_NewRef(PyObject *obj)
 #else
 #define TLS_NSS_NOT_INSTANTIABLE 0
 #endif
+/* Types whose attributes no program should replace (3.10 on). */
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+#define TLS_NSS_IMMUTABLE Py_TPFLAGS_IMMUTABLETYPE
+#else
+#define TLS_NSS_IMMUTABLE 0
+#endif
 
 typedef struct {
     PyTypeObject *context_type;
@@ -266,6 +272,10 @@ tls_nss_pin_source *tls_nss_pin_source_new(PyObject *callback);
 void tls_nss_pin_source_chain(tls_nss_pin_source **list, tls_nss_pin_source *pins);
 
 void tls_nss_pin_source_free(tls_nss_pin_source *list);
+/* The Python objects a list holds (the PIN callbacks, and an error one
+ * raised), for the garbage collector of the context that owns it. */
+int tls_nss_pin_source_traverse(tls_nss_pin_source *list, visitproc visit, void *arg);
+void tls_nss_pin_source_clear(tls_nss_pin_source *list);
 /* The context is made: keep the PINs that worked, for later logins. */
 void tls_nss_pin_source_setup_done(tls_nss_pin_source *list);
 /* Notes that `key`, if in a token, is what `pins` logs in for. */
@@ -629,7 +639,8 @@ int tls_nss_conn_traverse(tls_nss_conn *conn, visitproc visit, void *arg);
     PyType_Spec spec = {                                                          \
         .name = type_name,                                                        \
         .basicsize = sizeof(struct_type),                                         \
-        .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | TLS_NSS_NOT_INSTANTIABLE, \
+        .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | TLS_NSS_NOT_INSTANTIABLE |    \
+                 TLS_NSS_IMMUTABLE,                                                \
         .slots = spec##_slots,                                                    \
     }
 

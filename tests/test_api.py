@@ -226,3 +226,38 @@ def test_insecure_hostname_check_only(pki, server_context):
         with pytest.raises(tls.CertificateVerificationError):
             ctx.connect(("localhost", server.port))
         server.join()
+
+
+def test_a_context_whose_pin_callback_refers_back_to_it_is_collected(pki):
+    """The PIN callback a context keeps may be a bound method of the object
+    that owns the context: a cycle the garbage collector must see through."""
+    import gc
+    import weakref
+
+    class Application:
+        def __init__(self) -> None:
+            tls.set_pin_callback(self.pin)
+            try:
+                self.context = tls.NSSClientContext(tls.TLSClientConfiguration(
+                    trust_store=pki.trust(), certificate_chain=pki.signing_chain("client")))
+            finally:
+                tls.set_pin_callback(None)
+
+        def pin(self, token: str, retry: bool) -> None:
+            return None
+
+    application = Application()
+    gone = weakref.ref(application)
+    del application
+    gc.collect()
+    assert gone() is None
+
+
+def test_the_extension_types_are_immutable():
+    import sys
+
+    if sys.version_info < (3, 10):
+        pytest.skip("Py_TPFLAGS_IMMUTABLETYPE is Python 3.10's")
+    for cls in (tls._nss.Context, tls.NSSTLSSocket, tls.NSSTLSBuffer):
+        with pytest.raises(TypeError):
+            cls.extra_attribute = 1
