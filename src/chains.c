@@ -323,7 +323,6 @@ tls_nss_configure_server_chains(tls_nss_state *st, PRFileDesc *base, PyObject *s
         PyObject *source = PySequence_Fast_GET_ITEM(seq, i);
         if (tls_nss_chain_load(st, source, chain_pins, policy, &chain) < 0)
             goto done;
-        tls_nss_pin_source_note_key(chain_pins, chain.key);
         PyObject *response = tls_nss_get_field(source, "ocsp_response");
         int stapled = response == NULL ? -1 : tls_nss_ocsp_for_chain(st, response, &chain, i);
         Py_XDECREF(response);

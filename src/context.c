@@ -161,22 +161,6 @@ done:
     return result;
 }
 
-/* The model every connection (or, for servers, every name group) copies:
- * all the configuration says but certificates, set once. */
-PRFileDesc *
-tls_nss_new_model(tls_nss_state *st, PRFileDesc *base)
-{
-    PRFileDesc *tcp = PR_NewTCPSocket();
-    PRFileDesc *model = tcp ? SSL_ImportFD(base, tcp) : NULL;
-
-    if (model == NULL) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "creating a model socket");
-        if (tcp)
-            PR_Close(tcp);
-    }
-    return model;
-}
-
 static PRFileDesc *
 build_base_model(tls_nss_state *st, tls_nss_context *self, const tls_nss_settings *settings)
 {

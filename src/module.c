@@ -2,28 +2,6 @@
 #include "config.h"
 #include "tls_nss.h"
 
-PyObject *
-tls_nss_get_field(PyObject *obj, const char *name)
-{
-    PyObject *value = PyObject_GetAttrString(obj, name);
-    if (value == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%.100s has no field '%s'", Py_TYPE(obj)->tp_name, name);
-    }
-    return value;
-}
-
-PRStatus
-tls_nss_call_once(PRCallOnceType *once, PRCallOnceWithArgFN setup, void *arg)
-{
-    PRStatus status;
-
-    Py_BEGIN_ALLOW_THREADS
-    status = PR_CallOnceWithArg(once, setup, arg);
-    Py_END_ALLOW_THREADS
-    return status;
-}
-
 static PyObject *
 initialize(PyObject *module, PyObject *args, PyObject *kwargs)
 {

@@ -30,8 +30,6 @@ struct tls_nss_pin_source {
      * kept for handshakes; both read and written holding the GIL. */
     char *last_answer;
     char *kept_pin;
-    /* The token holding the key this source logs in for, if not NSS's own. */
-    PK11SlotInfo *key_slot;
     tls_nss_pin_source *next;
 };
 
@@ -92,8 +90,6 @@ tls_nss_pin_source_free(tls_nss_pin_source *pins)
         tls_nss_pin_source_forget_uri_pin(pins);
         forget(&pins->last_answer);
         forget(&pins->kept_pin);
-        if (pins->key_slot != NULL)
-            PK11_FreeSlot(pins->key_slot);
         Py_CLEAR(pins->callback);
         Py_CLEAR(pins->callback_error);
         pins->magic = 0;
@@ -321,20 +317,6 @@ tls_nss_log_in(tls_nss_state *st, PK11SlotInfo *slot, tls_nss_pin_source *pins, 
         return 0;
     tls_nss_raise_login_failure(st, pins, PK11_GetTokenName(slot), error, what);
     return -1;
-}
-
-void
-tls_nss_pin_source_note_key(tls_nss_pin_source *pins, SECKEYPrivateKey *key)
-{
-    if (key != NULL && key->pkcs11Slot != NULL && !PK11_IsInternal(key->pkcs11Slot) &&
-        pins->key_slot == NULL)
-        pins->key_slot = PK11_ReferenceSlot(key->pkcs11Slot);
-}
-
-PK11SlotInfo *
-tls_nss_pin_source_key_slot(const tls_nss_pin_source *pins)
-{
-    return pins->key_slot;
 }
 
 int

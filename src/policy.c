@@ -13,6 +13,43 @@
 #include <secoid.h>
 #include <utilpars.h>
 
+/* The PEP's TLSVersion values and NSS's numbers for them. */
+static const struct {
+    const char *name;
+    PRUint16 version;
+} versions[] = {
+    {"TLSv1.2", SSL_LIBRARY_VERSION_TLS_1_2},
+    {"TLSv1.3", SSL_LIBRARY_VERSION_TLS_1_3},
+};
+
+const char *
+tls_nss_version_name(PRUint16 version)
+{
+    for (size_t i = 0; i < PR_ARRAY_SIZE(versions); i++)
+        if (versions[i].version == version)
+            return versions[i].name;
+    return NULL;
+}
+
+const char *
+tls_nss_describe_version(PRUint16 version, char *out, size_t size)
+{
+    const char *name = tls_nss_version_name(version);
+    if (name != NULL)
+        return name;
+    snprintf(out, size, "0x%04x", version);
+    return out;
+}
+
+PRUint16
+tls_nss_version_by_name(const char *name)
+{
+    for (size_t i = 0; i < PR_ARRAY_SIZE(versions); i++)
+        if (strcmp(name, versions[i].name) == 0)
+            return versions[i].version;
+    return 0;
+}
+
 /* Option limits a policy may set, by their crypto-policies names. */
 static const struct {
     const char *name;

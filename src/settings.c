@@ -9,34 +9,6 @@
 #include "config.h"
 #include "tls_nss.h"
 
-/* The PEP's TLSVersion values and NSS's numbers for them. */
-static const struct {
-    const char *name;
-    PRUint16 version;
-} versions[] = {
-    {"TLSv1.2", SSL_LIBRARY_VERSION_TLS_1_2},
-    {"TLSv1.3", SSL_LIBRARY_VERSION_TLS_1_3},
-};
-
-const char *
-tls_nss_version_name(PRUint16 version)
-{
-    for (size_t i = 0; i < PR_ARRAY_SIZE(versions); i++)
-        if (versions[i].version == version)
-            return versions[i].name;
-    return NULL;
-}
-
-const char *
-tls_nss_describe_version(PRUint16 version, char *out, size_t size)
-{
-    const char *name = tls_nss_version_name(version);
-    if (name != NULL)
-        return name;
-    snprintf(out, size, "0x%04x", version);
-    return out;
-}
-
 /* One bound of the version range: a TLSVersion value, or None. Open ends
  * (None, MINIMUM_SUPPORTED, MAXIMUM_SUPPORTED) stay 0 and are resolved
  * against the policy by the caller. */
@@ -74,12 +46,9 @@ read_version(tls_nss_state *st, PyObject *settings, const char *field, PRBool lo
                       lowest ? "lowest" : "highest");
         goto done;
     }
-    for (size_t i = 0; i < PR_ARRAY_SIZE(versions); i++) {
-        if (strcmp(name, versions[i].name) == 0) {
-            *out = versions[i].version;
-            result = 0;
-            goto done;
-        }
+    if ((*out = tls_nss_version_by_name(name)) != 0) {
+        result = 0;
+        goto done;
     }
     tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, 0, "reading %s: %R is not a TLSVersion", field,
                   value);
@@ -438,4 +407,20 @@ tls_nss_settings_apply(tls_nss_state *st, const tls_nss_settings *settings, PRFi
         return -1;
     }
     return 0;
+}
+
+/* A model socket: what every connection (or, for servers, every name
+ * group) of a context copies, its settings applied once. */
+PRFileDesc *
+tls_nss_new_model(tls_nss_state *st, PRFileDesc *base)
+{
+    PRFileDesc *tcp = PR_NewTCPSocket();
+    PRFileDesc *model = tcp ? SSL_ImportFD(base, tcp) : NULL;
+
+    if (model == NULL) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "creating a model socket");
+        if (tcp)
+            PR_Close(tcp);
+    }
+    return model;
 }

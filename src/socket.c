@@ -6,10 +6,9 @@
  * socket; the descriptor is then only shut down, which wakes the call, and
  * the last call in flight releases it.
  *
- * The file is a little over 600 lines because it is the whole of one type
- * (construction, data, closing, the server side, timeouts and addresses,
- * as socket.socket has them); what is not the type's, the waiting, is in
- * socket_io.c. */
+ * The file is the whole of one type (construction, data, closing, the
+ * server side, timeouts and addresses, as socket.socket has them), and so
+ * the largest; what is not the type's, the waiting, is in socket_io.c. */
 #include "config.h"
 #include "socket.h"
 

@@ -1,28 +1,38 @@
 /* Shared declarations of the tls_nss._nss extension.
  *
- * The extension is split by responsibility; docs/design.md has the map.
- *   module.c      module definition, module state, the module's functions
- *   startup.c     process-wide NSS start-up: database, policy, modules
+ * The extension is split by responsibility, in layers: each file calls only
+ * files listed before it here, so the layers form no circle
+ * (tests/test_design.py checks both, and that every file is listed).
+ *   util.c        helpers every layer uses: NamedTuple fields, once-only set-up
  *   errors.c      turning NSS/NSPR failures into the package's exceptions
- *   policy.c      the system crypto policy: applied once, queried
- *   policy_report.c  what the policy allows, reported; group names
- *   settings.c    a configuration's protocol settings, checked against NSS
+ *   memio.c       an NSPR I/O layer over two in-memory byte queues
+ *   policy.c      the system crypto policy: applied once, queried; TLS versions
+ *   policy_report.c  what the policy and NSS's token allow, reported; names
+ *   settings.c    a configuration's protocol settings, checked; model sockets
  *   certs.c       certificates and private keys from DER; key pairing
+ *   crls.c        certificate revocation lists, per context
+ *   ocsp.c        OCSP: stapled responses, served and judged
  *   pins.c        PINs for PKCS#11 tokens: where they come from, logging in
  *   pkcs11_uri.c  ids: NSS nicknames and pkcs11: URIs, parsed
  *   tokens.c      certificates and private keys found in tokens by id
+ *   token_keys.c  keys in tokens found again after a logout
  *   modules.c     PKCS#11 modules: loading them, listing their tokens
+ *   startup.c     process-wide NSS start-up: database, policy, modules
  *   anchors.c     trust anchors: from DER, NSS databases and tokens
  *   trust.c       the system's roots and the certificate hooks
+ *   cert_info.c   certificates described, and the chains of a connection
  *   chains.c      signing chains: loaded, and configured on server models
- *   context.c     a configuration turned into NSS model sockets
  *   sessions.c    a client context's session cache: resumption tokens
- *   connection.c  the base type of sockets and buffers: import, results
+ *   keylog.c      the key log of TLS 1.3 secrets
+ *   keying.c      exported keying material and channel bindings
  *   client_hello.c  the ClientHello as it passes: for the key log and SNI
+ *   connection.c  the base type of sockets and buffers: import, results
+ *   socket_io.c   the one path of the sockets' blocking I/O: deadlines, signals
  *   socket.c      TLS sockets (socket.h)
- *   socket_io.c   the one path of their blocking I/O: deadlines, signals
- *   memio.c       an NSPR I/O layer over two in-memory byte queues
- *   buffer.c      TLS buffers: TLS over that layer
+ *   buffer.c      TLS buffers: TLS over memio.c, and the ssl module's BIOs
+ *   workers.c     pre-fork servers: sessions and ticket keys shared
+ *   context.c     a configuration turned into NSS model sockets
+ *   module.c      module definition, module state, the module's functions
  */
 #ifndef TLS_NSS_H
 #define TLS_NSS_H
@@ -164,6 +174,14 @@ PyObject *tls_nss_describe_certificate(PyObject *module, PyObject *der);
 
 /* ---- policy.c ---- */
 
+/* A TLS version's PEP 748 name ("TLSv1.3"), or NULL for one it lacks. */
+const char *tls_nss_version_name(PRUint16 version);
+/* For messages: the name, or "0x0301" for versions the PEP does not name;
+ * `out` holds at least 8 bytes. */
+const char *tls_nss_describe_version(PRUint16 version, char *out, size_t size);
+/* NSS's number for a PEP 748 TLSVersion value ("TLSv1.2"), or 0. */
+PRUint16 tls_nss_version_by_name(const char *name);
+
 /* Applies the crypto policy `config` (a crypto-policies config= string, or
  * NULL for none) once per process, unless NSS applied one itself; with
  * `required`, that is a ConfigurationError instead. `allow_entries` lists
@@ -207,11 +225,6 @@ const char *tls_nss_suite_name(PRUint16 suite, SSLCipherSuiteInfo *info);
 
 /* ---- settings.c ---- */
 
-/* A TLS version's PEP 748 name ("TLSv1.3"), or NULL for one it lacks. */
-const char *tls_nss_version_name(PRUint16 version);
-/* For messages: the name, or "0x0301" for versions the PEP does not name;
- * `out` holds at least 8 bytes. */
-const char *tls_nss_describe_version(PRUint16 version, char *out, size_t size);
 
 /* A configuration's protocol settings (tls_nss._config.Settings), checked
  * against what NSS implements and the policy allows. */
@@ -278,10 +291,6 @@ int tls_nss_pin_source_traverse(tls_nss_pin_source *list, visitproc visit, void 
 void tls_nss_pin_source_clear(tls_nss_pin_source *list);
 /* The context is made: keep the PINs that worked, for later logins. */
 void tls_nss_pin_source_setup_done(tls_nss_pin_source *list);
-/* Notes that `key`, if in a token, is what `pins` logs in for. */
-void tls_nss_pin_source_note_key(tls_nss_pin_source *pins, SECKEYPrivateKey *key);
-/* The token of the key `pins` logs in for, or NULL (borrowed). */
-PK11SlotInfo *tls_nss_pin_source_key_slot(const tls_nss_pin_source *pins);
 /* The PIN an id carried (pin-value, pin-source), replacing an earlier one. */
 int tls_nss_pin_source_set_uri_pin(tls_nss_pin_source *pins, const char *pin,
                                    const char *origin);

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import certinfo
 from ._api import NextProtocol, TLSClientConfiguration, TLSVersion
-from ._commandline import fail, signing_chain, trust_store
+from ._cli_options import fail, signing_chain, trust_store
 from ._context import NSSClientContext
 from ._errors import CertificateVerificationError, TLSError
 from ._nss import NSSTLSSocket

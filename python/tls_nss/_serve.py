@@ -12,7 +12,7 @@ from typing import Any
 
 from . import certinfo
 from ._api import TLSServerConfiguration
-from ._commandline import fail, signing_chain, trust_store
+from ._cli_options import fail, signing_chain, trust_store
 from ._connect import display_name
 from ._context import NSSServerContext
 from ._errors import ConfigurationError, TLSError

@@ -182,9 +182,9 @@ class _Engine:
         # SSLSocket's and SSLObject's context setters, from sni_callback.
         if value is self._context:
             return
-        from ._ssl_context import SSLContext
-
-        if not isinstance(value, SSLContext):
+        # tls_nss.SSLContext, known by what only it has (_ssl_context imports
+        # this module, not the other way round).
+        if not (isinstance(value, ssl.SSLContext) and hasattr(value, "_nss_cores")):
             raise TypeError(f"The context of a tls_nss connection must be a tls_nss.SSLContext, "
                             f"not {type(value).__name__}")
         if getattr(self, "_tls", None) is not None:
