@@ -261,3 +261,34 @@ def test_the_extension_types_are_immutable():
     for cls in (tls._nss.Context, tls.NSSTLSSocket, tls.NSSTLSBuffer):
         with pytest.raises(TypeError):
             cls.extra_attribute = 1
+
+
+def test_insecure_contexts_take_the_same_options_as_secure_ones():
+    """The insecure contexts pass every option on to the secure ones, so a
+    new option cannot be forgotten in one of them."""
+    import inspect
+
+    from tls_nss import insecure
+
+    for secure, unsafe in ((tls.NSSClientContext, insecure.NSSInsecureClientContext),
+                           (tls.NSSServerContext, insecure.NSSInsecureServerContext)):
+        options = [p for p in inspect.signature(secure.__init__).parameters.values()
+                   if p.kind is p.KEYWORD_ONLY]
+        assert options, secure
+        assert any(p.kind is p.VAR_KEYWORD
+                   for p in inspect.signature(unsafe.__init__).parameters.values())
+
+
+def test_insecure_server_context_takes_crls_and_client_certificate(pki):
+    import warnings
+
+    from tls_nss import insecure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", insecure.SecurityWarning)
+        context = insecure.NSSInsecureServerContext(
+            tls.TLSServerConfiguration(certificate_chain=[pki.signing_chain("ec")],
+                                       trust_store=pki.trust()),
+            insecure.InsecureConfiguration(disable_verification=True),
+            client_certificate="optional", crls=[], ocsp_responses=[None])
+    assert context.insecure_configuration.disable_verification

@@ -9,17 +9,10 @@ certificate, put that certificate in a TrustStore instead.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 from ._api import TLSClientConfiguration, TLSImplementation, TLSServerConfiguration
-from ._context import (
-    KeylogFilename,
-    NSSClientContext,
-    NSSServerContext,
-    _build_core,
-    validate_config,
-)
+from ._context import NSSClientContext, NSSServerContext, validate_config
 
 __all__ = [
     "SecurityWarning",
@@ -72,31 +65,25 @@ class InsecureConfiguration:
 
 
 class NSSInsecureClientContext(NSSClientContext):
-    """A client context that may skip verification of the server."""
+    """A client context that may skip verification of the server.
 
-    __slots__ = ("_insecure_configuration", "_check_hostname")
+    It takes every option NSSClientContext takes, passed on unchanged, so
+    that the two cannot drift apart."""
+
+    __slots__ = ("_insecure_configuration", "_verify", "_check_hostname")
 
     def __init__(
         self,
         tls_configuration: TLSClientConfiguration,
         insecure_configuration: InsecureConfiguration,
-        *,
-        session_cache_size: int = 100,
-        keylog_filename: KeylogFilename = None,
+        **options: Any,
     ) -> None:
         _warn("an insecure client context is being created")
         self._insecure_configuration = insecure_configuration
-        verify = not insecure_configuration.disable_verification
-        self._check_hostname = verify and not insecure_configuration.disable_hostname_check
-        self._configuration = tls_configuration
-        self._core = _build_core(
-            tls_configuration,
-            server=False,
-            verify=verify,
-            check_hostname=self._check_hostname,
-            session_cache_size=session_cache_size,
-            keylog_filename=keylog_filename,
-        )
+        self._verify = not insecure_configuration.disable_verification
+        self._check_hostname = (self._verify
+                                and not insecure_configuration.disable_hostname_check)
+        super().__init__(tls_configuration, **options)
 
     @property
     def insecure_configuration(self) -> InsecureConfiguration:
@@ -112,33 +99,22 @@ class NSSInsecureClientContext(NSSClientContext):
 
 
 class NSSInsecureServerContext(NSSServerContext):
-    """A server context that may accept any client certificate."""
+    """A server context that may accept any client certificate.
 
-    __slots__ = ("_insecure_configuration",)
+    It takes every option NSSServerContext takes, passed on unchanged."""
+
+    __slots__ = ("_insecure_configuration", "_verify")
 
     def __init__(
         self,
         tls_configuration: TLSServerConfiguration,
         insecure_configuration: InsecureConfiguration,
-        *,
-        handshake_timeout: float | None = 60.0,
-        session_tickets: bool = True,
-        keylog_filename: KeylogFilename = None,
-        ocsp_responses: Sequence[bytes | None] | None = None,
+        **options: Any,
     ) -> None:
         _warn("an insecure server context is being created")
         self._insecure_configuration = insecure_configuration
-        self._configuration = tls_configuration
-        self._core = _build_core(
-            tls_configuration,
-            server=True,
-            verify=not insecure_configuration.disable_verification,
-            check_hostname=False,
-            handshake_timeout=handshake_timeout,
-            session_tickets=session_tickets,
-            keylog_filename=keylog_filename,
-            ocsp_responses=ocsp_responses,
-        )
+        self._verify = not insecure_configuration.disable_verification
+        super().__init__(tls_configuration, **options)
 
     @property
     def insecure_configuration(self) -> InsecureConfiguration:
