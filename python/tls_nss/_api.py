@@ -372,8 +372,9 @@ class TLSClientConfiguration:
         return self._highest_supported_version
 
     @property
-    def trust_store(self) -> TrustStore | None:
-        return self._trust_store
+    def trust_store(self) -> TrustStore:
+        # PEP 748's open revision: the system's trust by default, never None.
+        return self._trust_store if self._trust_store is not None else TrustStore.system()
 
 
 class TLSServerConfiguration:
@@ -402,6 +403,10 @@ class TLSServerConfiguration:
     ) -> None:
         if inner_protocols is None:
             inner_protocols = []
+        # PEP 748's open revision requires a server's chains; an empty list
+        # is an error in either reading.
+        if certificate_chain is not None and len(certificate_chain) == 0:
+            raise ValueError("a server's certificate_chain needs at least one SigningChain")
 
         self._certificate_chain = certificate_chain
         self._ciphers = ciphers
@@ -433,6 +438,15 @@ class TLSServerConfiguration:
     @property
     def trust_store(self) -> TrustStore | None:
         return self._trust_store
+
+
+class TLSShutdownMode(IntEnum):
+    """Which directions TLSSocket.shutdown() ends (PEP 748's open
+    revision): as socket.SHUT_RD, SHUT_WR and SHUT_RDWR."""
+
+    SHUT_RD = 0
+    SHUT_WR = 1
+    SHUT_RDWR = 2
 
 
 class TLSSocket(Protocol):

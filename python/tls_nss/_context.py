@@ -299,6 +299,41 @@ class NSSClientContext:
             handshake_budget=budget,
         )
 
+    def create_connection(
+        self,
+        address: tuple[str | None, int],
+        timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+        source_address: tuple[str, int] | None = None,
+        *,
+        all_errors: bool = False,
+        server_hostname: str | None = None,
+    ) -> _nss.NSSTLSSocket:
+        """PEP 748's open revision of connect(): socket.create_connection()'s
+        arguments, the handshake within ``timeout`` as a whole, and the
+        server verified for ``server_hostname`` (default: the address's
+        host). connect(address) stays, the same with the defaults."""
+        host, port = address
+        name = server_hostname if server_hostname is not None else host
+        if name is None and self._check_hostname:
+            raise configuration_error(
+                f"connecting to port {port}", "a host name is needed to verify the server")
+        operation = f"connecting to {host}:{port}"
+        started = time.monotonic()
+        extra = {"all_errors": all_errors} if all_errors else {}
+        try:
+            sock = socket.create_connection((_idna(host) if host else host, port), timeout,
+                                            source_address, **extra)
+        except OSError as e:
+            # With all_errors (Python 3.11), an ExceptionGroup of them all
+            # goes to the caller as it is.
+            raise _transport_error(operation, e) from e
+        remaining = sock.gettimeout()
+        if remaining is not None:
+            sock.settimeout(max(0.0, remaining - (time.monotonic() - started)))
+        tls_sock = self.wrap_socket(sock, name)
+        tls_sock.settimeout(remaining)
+        return tls_sock
+
     def wrap_socket(self, sock: socket.socket, server_hostname: str | None) -> _nss.NSSTLSSocket:
         """Run the TLS handshake over ``sock``, a connected TCP socket.
 
@@ -407,6 +442,29 @@ class NSSServerContext:
         return self._core.listen(
             fd=sock.detach(), owner=self, timeout=socket.getdefaulttimeout()
         )
+
+    def create_server(
+        self,
+        address: tuple[str | None, int],
+        *,
+        family: socket.AddressFamily = socket.AF_INET,
+        backlog: int | None = None,
+        reuse_port: bool = False,
+        dualstack_ipv6: bool = False,
+    ) -> _nss.NSSTLSSocket:
+        """PEP 748's open revision of connect() for servers: a listening
+        TLSSocket made as socket.create_server() makes its socket, whose
+        accept() hands out TLS connections. connect(address) and listen()
+        stay."""
+        host, port = address
+        operation = f"listening on {host}:{port}"
+        try:
+            sock = socket.create_server((host or "", port), family=family, backlog=backlog,
+                                        reuse_port=reuse_port, dualstack_ipv6=dualstack_ipv6)
+        except OSError as e:
+            raise _transport_error(operation, e) from e
+        sock.settimeout(socket.getdefaulttimeout())
+        return self.wrap_socket(sock)
 
     def wrap_socket(self, sock: socket.socket) -> _nss.NSSTLSSocket:
         """TLS over a socket the program already has, as the server.

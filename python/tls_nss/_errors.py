@@ -65,8 +65,12 @@ class NSSError(TLSError):
     nss_text: str | None = None
 
 
-class NSSConfigurationError(NSSError, ConfigurationError):
-    """A configuration this implementation cannot use."""
+class NSSConfigurationError(NSSError, ConfigurationError, ValueError):
+    """A configuration this implementation cannot use.
+
+    Also a ValueError: PEP 748's open revision has invalid configurations
+    raise the standard exceptions, ConfigurationError being for what an
+    implementation does not support; both readings hold."""
 
 
 class NSSWantReadError(NSSError, WantReadError):
