@@ -522,6 +522,33 @@ sock_close(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
+/* shutdown(how), PEP 748's open revision: SHUT_WR sends close_notify
+ * (within the timeout), SHUT_RD stops reading, SHUT_RDWR both; the
+ * descriptor stays until close(). */
+static PyObject *
+sock_shutdown(tls_nss_socket *self, PyObject *arg)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    long how = PyLong_AsLong(arg);
+
+    if (how == -1 && PyErr_Occurred())
+        return NULL;
+    if (how < SHUT_RD || how > SHUT_RDWR) {
+        PyErr_Format(PyExc_ValueError, "shutdown: how must be a TLSShutdownMode, not %ld", how);
+        return NULL;
+    }
+    if (check_connection(st, self, "shutdown") < 0)
+        return NULL;
+    if (how != SHUT_RD && send_close_notify(self, self->timeout,
+                                            tls_nss_deadline(self->timeout)) < 0)
+        return NULL;
+    if (how != SHUT_WR && PR_Shutdown(self->tls.fd, PR_SHUTDOWN_RCV) != PR_SUCCESS &&
+        PR_GetError() != PR_NOT_CONNECTED_ERROR)
+        return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "shutting down reading from %s",
+                             self->tls.peer);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 sock_enter(tls_nss_socket *self, PyObject *unused)
 {
@@ -717,6 +744,9 @@ static PyMethodDef sock_methods[] = {
      "setblocking(flag)\n--\n\nsettimeout(None) if flag else settimeout(0)."},
     {"getblocking", (PyCFunction)sock_getblocking, METH_NOARGS,
      "Whether calls may block."},
+    {"shutdown", (PyCFunction)sock_shutdown, METH_O,
+     "shutdown(how)\n--\n\nEnd one direction or both (TLSShutdownMode): SHUT_WR sends\n"
+     "close_notify, SHUT_RD stops reading. The socket stays open until close()."},
     {"__enter__", (PyCFunction)sock_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)sock_exit, METH_VARARGS,
      "Close with force=True: leaving a with block never waits for the peer."},

@@ -31,6 +31,9 @@ def on_usr1(signum, frame):
 def main() -> int:
     call, port, ca, cert, key = sys.argv[1], int(sys.argv[2]), *sys.argv[3:6]
     signal.signal(signal.SIGUSR1, on_usr1)
+    # Python leaves SIGINT ignored when it starts ignored (a job started in
+    # the background): Ctrl-C must reach this child whatever started it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     socket.setdefaulttimeout(None)
     client = tls.NSSClientContext(tls.TLSClientConfiguration(
         trust_store=tls.TrustStore.from_file(ca)))
