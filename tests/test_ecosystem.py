@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers import TIMEOUT, free_port, need, wait_for_port
+from peers import TIMEOUT, free_port, need, peer_environment, wait_for_port
 
 import tls_nss
 from tls_nss import _ssl_engine
@@ -245,7 +245,8 @@ class ASGIServer:
 def _curl(pki: Any, url: str, *options: str) -> str:
     done = subprocess.run([need("curl"), "--silent", "--show-error", "--cacert",
                            str(pki.path("ca.pem")), *options, url],
-                          capture_output=True, text=True, timeout=TIMEOUT)
+                          capture_output=True, text=True, timeout=TIMEOUT,
+                          env=peer_environment())
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -263,7 +264,8 @@ def test_uvicorn_with_its_default_ciphers_and_an_encrypted_key(pki, tmp_path):
         # uvicorn's default ssl_ciphers is "TLSv1": it must not break TLS 1.3.
         assert _curl(pki, f"https://localhost:{port}/") == "1.1 https"
         done = subprocess.run([need("openssl"), "s_client", "-connect", f"127.0.0.1:{port}",
-                               "-brief"], input=b"", capture_output=True, timeout=TIMEOUT)
+                               "-brief"], input=b"", capture_output=True, timeout=TIMEOUT,
+                              env=peer_environment())
         assert b"TLSv1.3" in done.stderr
     finally:
         server.stop()

@@ -12,7 +12,7 @@ import http.server
 from pathlib import Path
 
 import pytest
-from peers import TIMEOUT, free_port, need, wait_for_port
+from peers import TIMEOUT, free_port, need, peer_environment, wait_for_port
 
 from tls_nss._ssl_context import _ORIGINAL_SSLCONTEXT
 
@@ -84,7 +84,7 @@ def test_aiohttp_recipe_renews_its_certificate_on_sighup(pki, tmp_path):
     def served() -> bytes:
         done = subprocess.run([need("openssl"), "s_client", "-connect", f"127.0.0.1:{port}",
                                "-servername", "localhost"], input=b"", capture_output=True,
-                              timeout=TIMEOUT)
+                              timeout=TIMEOUT, env=peer_environment())
         pem = done.stdout.split(b"-----BEGIN CERTIFICATE-----")[1]
         return b"-----BEGIN CERTIFICATE-----" + pem.split(b"-----END CERTIFICATE-----")[0]
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from peers import TIMEOUT, free_port, need, run_client
+from peers import TIMEOUT, free_port, need, peer_environment, run_client
 
 RECIPES = Path(__file__).parent.parent / "docs" / "ssl"
 
@@ -33,7 +33,8 @@ def test_https_client_against_openssl_www(pki, tmp_path):
     server = subprocess.Popen(
         [need("openssl"), "s_server", "-accept", f"127.0.0.1:{port}", "-WWW",
          "-cert", str(pki.path("ec.pem")), "-key", str(pki.path("ec.key"))],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=peer_environment())
     try:
         from peers import wait_for_port
 
@@ -71,7 +72,8 @@ def test_https_server_serves_curl_with_a_key_from_a_pem_file(pki, tmp_path):
     try:
         done = subprocess.run([need("curl"), "--silent", "--show-error", "--cacert",
                                str(pki.path("ca.pem")), f"https://localhost:{port}/index.txt"],
-                              capture_output=True, text=True, timeout=TIMEOUT)
+                              capture_output=True, text=True, timeout=TIMEOUT,
+                              env=peer_environment())
     finally:
         _stop(server)
     assert done.returncode == 0, done.stderr
