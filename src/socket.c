@@ -107,6 +107,10 @@ describe_address(const PRNetAddr *addr, char *out, size_t size)
 {
     char host[80];
 
+    if (addr->raw.family == PR_AF_LOCAL) {
+        snprintf(out, size, "unix:%s", addr->local.path[0] ? addr->local.path : "(unnamed)");
+        return;
+    }
     if (PR_NetAddrToString(addr, host, sizeof(host)) != PR_SUCCESS)
         snprintf(host, sizeof(host), "?");
     if (addr->raw.family == PR_AF_INET6)
@@ -139,12 +143,19 @@ handshake(tls_nss_state *st, tls_nss_socket *self, double budget)
 }
 
 /* No Nagle: TLS writes whole records, and a request or reply that waited
- * for the peer's delayed ACK would stall about 40 ms. */
+ * for the peer's delayed ACK would stall about 40 ms. A Unix-domain stream
+ * socket, which the ssl module wraps as readily as TCP, has no Nagle to
+ * turn off. */
 static int
 disable_nagle(tls_nss_state *st, PRFileDesc *tcp)
 {
     PRSocketOptionData option = {PR_SockOpt_NoDelay, {.no_delay = PR_TRUE}};
-    return set_socket_option(st, tcp, option, "TCP_NODELAY");
+
+    if (PR_SetSocketOption(tcp, &option) == PR_SUCCESS ||
+        PR_GetError() == PR_NOT_TCP_SOCKET_ERROR)
+        return 0;
+    tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting TCP_NODELAY");
+    return -1;
 }
 
 /* Puts TLS on `tcp` (which it takes over), ready for the handshake. */
@@ -208,8 +219,10 @@ tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
     }
     if (PR_GetPeerName(tcp, &addr) == PR_SUCCESS) {
         describe_address(&addr, self->tls.peer, sizeof(self->tls.peer));
+        unsigned int port =
+            addr.raw.family == PR_AF_LOCAL ? 0 : PR_ntohs(PR_NetAddrInetPort(&addr));
         snprintf(self->tls.session_key, sizeof(self->tls.session_key), "%.255s:%u",
-                 hostname ? hostname : self->tls.peer, PR_ntohs(PR_NetAddrInetPort(&addr)));
+                 hostname ? hostname : self->tls.peer, port);
     }
     if (hostname != NULL) {
         char where[64];
@@ -287,14 +300,16 @@ tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject 
 /* ---- addresses ---- */
 
 static PyObject *
-address_tuple(const PRNetAddr *addr)
+address_tuple(tls_nss_state *st, const PRNetAddr *addr)
 {
     char host[80];
 
+    /* The shapes socket.socket uses: a path for a Unix-domain socket. */
+    if (addr->raw.family == PR_AF_LOCAL)
+        return PyUnicode_DecodeFSDefault(addr->local.path);
     if (PR_NetAddrToString(addr, host, sizeof(host)) != PR_SUCCESS)
-        return NULL;
+        return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "reading an address");
     unsigned int port = PR_ntohs(PR_NetAddrInetPort(addr));
-    /* The shapes socket.socket uses. */
     if (addr->raw.family == PR_AF_INET6)
         return Py_BuildValue("(sIkk)", host, port, (unsigned long)PR_ntohl(addr->ipv6.flowinfo),
                              (unsigned long)addr->ipv6.scope_id);
@@ -309,9 +324,10 @@ sock_getsockname(tls_nss_socket *self, PyObject *unused)
 
     if (check_open(st, self, "getsockname") < 0)
         return NULL;
-    if (PR_GetSockName(self->tls.fd, &addr) != PR_SUCCESS)
+    if (PR_GetSockName(PR_GetIdentitiesLayer(self->tls.fd, PR_NSPR_IO_LAYER), &addr) !=
+        PR_SUCCESS)
         return tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "reading the local address");
-    return address_tuple(&addr);
+    return address_tuple(st, &addr);
 }
 
 /* A listening socket has no peer, so the check differs from the above. */
@@ -322,11 +338,12 @@ sock_getpeername(tls_nss_socket *self, PyObject *unused)
     PRNetAddr addr;
 
     if (check_connection(st, self, "getpeername") < 0 ||
-        PR_GetPeerName(self->tls.fd, &addr) != PR_SUCCESS)
+        PR_GetPeerName(PR_GetIdentitiesLayer(self->tls.fd, PR_NSPR_IO_LAYER), &addr) !=
+            PR_SUCCESS)
         return PyErr_Occurred() ? NULL
                                 : tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(),
                                                 "reading the peer's address");
-    return address_tuple(&addr);
+    return address_tuple(st, &addr);
 }
 
 static PyObject *
@@ -627,7 +644,7 @@ sock_accept(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     describe_address(&addr, conn->tls.peer, sizeof(conn->tls.peer));
-    PyObject *peer = address_tuple(&addr);
+    PyObject *peer = address_tuple(st, &addr);
     if (peer == NULL || start_tls(st, conn, call.accepted, PR_TRUE) < 0 ||
         (run_handshake && handshake(st, conn, handshake_budget(self)) < 0)) {
         Py_XDECREF(peer);

@@ -188,6 +188,20 @@ first_record_close(PRFileDesc *fd)
     return PR_GetDefaultIOMethods()->close(fd);
 }
 
+/* NSS tells sessions apart by the peer's IP address and refuses any other
+ * kind, so a Unix-domain peer is shown to it as the loopback address; the
+ * session's peer ID, which names the socket's path, keeps them apart.
+ * getpeername() and getsockname() ask the bottom layer, not this one. */
+static PRStatus PR_CALLBACK
+first_record_peer_address(PRFileDesc *fd, PRNetAddr *addr)
+{
+    if (fd->lower->methods->getpeername(fd->lower, addr) != PR_SUCCESS)
+        return PR_FAILURE;
+    if (addr->raw.family == PR_AF_LOCAL)
+        return PR_InitializeNetAddr(PR_IpAddrLoopback, 0, addr);
+    return PR_SUCCESS;
+}
+
 static PRStatus
 define_first_record_layer(void *unused)
 {
@@ -201,6 +215,7 @@ define_first_record_layer(void *unused)
     first_record_methods.write = first_record_write;
     first_record_methods.close = first_record_close;
     first_record_methods.shutdown = first_record_shutdown;
+    first_record_methods.getpeername = first_record_peer_address;
     return PR_SUCCESS;
 }
 

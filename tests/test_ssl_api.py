@@ -464,6 +464,65 @@ def test_makefile_and_sendfile(pki, tmp_path):
     assert server.join() == content
 
 
+def test_unix_domain_sockets_carry_tls_as_tcp_does(pki, tmp_path):
+    """The ssl module wraps any stream socket; so must the layer. NSS,
+    which keys sessions by IP address, still resumes over a path."""
+    path = str(tmp_path / "tls.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    listener.settimeout(TIMEOUT)
+    server_context = nss_server(pki)
+    seen: list[Any] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            conn.settimeout(TIMEOUT)
+            with server_context.wrap_socket(conn, server_side=True) as tls:
+                seen.append((tls.getsockname(), tls.version()))
+                echo(tls)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = nss_client(pki)
+    session = None
+    for round_ in range(2):
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.settimeout(TIMEOUT)
+        raw.connect(path)
+        with client.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            assert tls.getpeername() == path
+            tls.sendall(b"over a path")
+            assert tls.recv(100) == b"over a path"
+            assert tls.session_reused is (round_ > 0)
+            session = tls.session
+    thread.join(TIMEOUT)
+    listener.close()
+    assert seen == [(path, "TLSv1.3")] * 2
+
+    # And against OpenSSL, over a socket pair: each side ours in turn.
+    for ours_serves in (True, False):
+        a, b = socket.socketpair()
+        a.settimeout(TIMEOUT)
+        b.settimeout(TIMEOUT)
+        server = nss_server(pki) if ours_serves else _ORIGINAL_SSLCONTEXT(ssl.PROTOCOL_TLS_SERVER)
+        if not ours_serves:
+            server.load_cert_chain(pki.path("ec-fullchain.pem"), pki.path("ec.key"))
+        def serve_pair(server: ssl.SSLContext = server, a: socket.socket = a) -> None:
+            with server.wrap_socket(a, server_side=True) as tls:
+                echo(tls)
+
+        peer = threading.Thread(target=serve_pair, daemon=True)
+        peer.start()
+        client = openssl_client(pki) if ours_serves else nss_client(pki)
+        with client.wrap_socket(b, server_hostname="localhost") as tls:
+            tls.sendall(b"pair")
+            assert tls.recv(100) == b"pair"
+        peer.join(TIMEOUT)
+        assert not peer.is_alive()
+
+
 # ---- asyncio's SSLObject, through the BIO engine ----
 
 
