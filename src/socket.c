@@ -102,6 +102,17 @@ new_socket(tls_nss_context *ctx, PyObject *owner, double timeout)
     return self;
 }
 
+/* Where an address is read into: the kernel fills a Unix-domain path only
+ * as far as it goes, and an unnamed socket's not at all. */
+static PRNetAddr
+blank_address(void)
+{
+    PRNetAddr addr;
+
+    memset(&addr, 0, sizeof(addr));
+    return addr;
+}
+
 static void
 describe_address(const PRNetAddr *addr, char *out, size_t size)
 {
@@ -207,7 +218,7 @@ tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
-    PRNetAddr addr;
+    PRNetAddr addr = blank_address();
     tls_nss_socket *self = take_over(ctx, owner, os_fd, timeout_arg, PR_FALSE, "connect", &tcp);
 
     if (self == NULL)
@@ -245,7 +256,7 @@ tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
-    PRNetAddr addr;
+    PRNetAddr addr = blank_address();
     tls_nss_socket *self = take_over(ctx, owner, os_fd, timeout_arg, PR_TRUE, "listen", &tcp);
 
     if (self == NULL)
@@ -267,7 +278,7 @@ tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject 
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
-    PRNetAddr addr;
+    PRNetAddr addr = blank_address();
     tls_nss_socket *self = take_over(ctx, owner, os_fd, timeout_arg, PR_TRUE, "serve", &tcp);
 
     if (self == NULL)
@@ -320,7 +331,7 @@ static PyObject *
 sock_getsockname(tls_nss_socket *self, PyObject *unused)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
-    PRNetAddr addr;
+    PRNetAddr addr = blank_address();
 
     if (check_open(st, self, "getsockname") < 0)
         return NULL;
@@ -335,7 +346,7 @@ static PyObject *
 sock_getpeername(tls_nss_socket *self, PyObject *unused)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
-    PRNetAddr addr;
+    PRNetAddr addr = blank_address();
 
     if (check_connection(st, self, "getpeername") < 0 ||
         PR_GetPeerName(PR_GetIdentitiesLayer(self->tls.fd, PR_NSPR_IO_LAYER), &addr) !=
@@ -622,7 +633,7 @@ sock_accept(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"handshake", NULL};
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     socket_call call = tls_nss_socket_call(CALL_ACCEPT, "accepting on", self->timeout);
-    PRNetAddr addr;
+    PRNetAddr addr = blank_address();
     int run_handshake = 1;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:accept", keywords, &run_handshake) ||
