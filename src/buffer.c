@@ -363,36 +363,6 @@ bio_failed(tls_nss_buffer *self, tls_nss_state *st, PRErrorCode error, PyObject 
     return NULL;
 }
 
-/* Hands the pending exception to on_error: NULL with its answer raised
- * (chained to it), or Py_None when it answered None. */
-static PyObject *
-bio_translate(PyObject *on_error)
-{
-    PyObject *type, *value, *traceback;
-
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    if (traceback != NULL && value != NULL)
-        PyException_SetTraceback(value, traceback);
-    PyObject *translated = value ? PyObject_CallOneArg(on_error, value) : NULL;
-    if (translated == Py_None) {
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(traceback);
-        return translated;
-    }
-    if (translated != NULL) {
-        PyException_SetCause(translated, value); /* steals `value` */
-        PyErr_SetObject((PyObject *)Py_TYPE(translated), translated);
-        Py_DECREF(translated);
-        value = NULL;
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(traceback);
-    return NULL;
-}
-
 static int
 bio_unpack(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most,
            const char *name)
@@ -465,7 +435,7 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
         PyObject *eof = bio_failed(self, st, error, args[2], "reading from") == NULL &&
                                 !PyErr_ExceptionMatches(st->ssl_want_read) &&
                                 !PyErr_ExceptionMatches(st->ssl_want_write)
-                            ? bio_translate(args[2])
+                            ? tls_nss_translate_pending(args[2])
                             : NULL;
         got = eof == Py_None ? 0 : -1;
         Py_XDECREF(eof);
@@ -508,7 +478,7 @@ buffer_bio_write(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
         if (bio_failed(self, st, error, args[2], "writing to") == NULL &&
             !PyErr_ExceptionMatches(st->ssl_want_read) &&
             !PyErr_ExceptionMatches(st->ssl_want_write))
-            Py_XDECREF(bio_translate(args[2]));
+            Py_XDECREF(tls_nss_translate_pending(args[2]));
         return NULL;
     }
     return PyLong_FromLong(sent);
@@ -538,7 +508,7 @@ buffer_bio_do_handshake(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t 
         if (bio_failed(self, st, error, args[2], "TLS handshake with") == NULL &&
             !PyErr_ExceptionMatches(st->ssl_want_read) &&
             !PyErr_ExceptionMatches(st->ssl_want_write))
-            Py_XDECREF(bio_translate(args[2]));
+            Py_XDECREF(tls_nss_translate_pending(args[2]));
         return NULL;
     }
     Py_RETURN_NONE;

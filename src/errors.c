@@ -110,3 +110,33 @@ tls_nss_raise_refused(tls_nss_state *st, PRErrorCode code, const char *certifica
     va_end(args);
     return NULL;
 }
+
+PyObject *
+tls_nss_translate_pending(PyObject *on_error)
+{
+    PyObject *type, *value, *traceback;
+
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL && value != NULL)
+        PyException_SetTraceback(value, traceback);
+    PyObject *translated = value ? PyObject_CallOneArg(on_error, value) : NULL;
+    if (translated == Py_None) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+        return translated;
+    }
+    if (translated != NULL) {
+        /* An exception on_error keeps as it is (a signal handler's) is not
+         * its own cause. */
+        if (translated != value)
+            PyException_SetCause(translated, Py_NewRef(value)); /* steals */
+        PyErr_SetObject((PyObject *)Py_TYPE(translated), translated);
+        Py_DECREF(translated);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    return NULL;
+}

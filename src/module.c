@@ -257,7 +257,8 @@ module_exec(PyObject *module)
         (st->str_pending = PyUnicode_InternFromString("pending")) == NULL ||
         (st->str_eof = PyUnicode_InternFromString("eof")) == NULL ||
         (st->str_read = PyUnicode_InternFromString("read")) == NULL ||
-        (st->str_write = PyUnicode_InternFromString("write")) == NULL)
+        (st->str_write = PyUnicode_InternFromString("write")) == NULL ||
+        (st->str_gettimeout = PyUnicode_InternFromString("gettimeout")) == NULL)
         return -1;
     /* Where Python runs signal handlers, whichever thread imports us. */
     PyObject *main_thread = import_attr("threading", "main_thread");
@@ -319,6 +320,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->ssl_want_write);
     Py_CLEAR(st->str_pending);
     Py_CLEAR(st->str_eof);
+    Py_CLEAR(st->str_gettimeout);
     Py_CLEAR(st->str_read);
     Py_CLEAR(st->str_write);
     return 0;

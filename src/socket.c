@@ -475,6 +475,120 @@ sock_sendall(tls_nss_socket *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* ---- under ssl.SSLSocket ----
+ *
+ * tls_nss._ssl_engine binds these to the NSS socket under each SSLSocket,
+ * so that SSLSocket.recv() and send() reach NSS without Python of ours.
+ * Programs set the timeout on the SSLSocket (settimeout, setblocking), not
+ * here: each call reads it first, through `owner`, a weak reference to
+ * the SSLSocket. A failure goes to `on_error`, which answers the ssl
+ * module's exception, or None for a read to return EOF. */
+
+static int
+follow_owner_timeout(tls_nss_socket *self, tls_nss_state *st, PyObject *owner_ref)
+{
+    PyObject *owner = PyObject_CallNoArgs(owner_ref);
+    if (owner == NULL)
+        return -1;
+    if (owner == Py_None) { /* going away: the last timeout stands */
+        Py_DECREF(owner);
+        return 0;
+    }
+    PyObject *timeout = PyObject_CallMethodNoArgs(owner, st->str_gettimeout);
+    Py_DECREF(owner);
+    if (timeout == NULL)
+        return -1;
+    int parsed = parse_timeout(timeout, &self->timeout);
+    Py_DECREF(timeout);
+    return parsed;
+}
+
+static int
+check_ssl_arguments(Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most, const char *name)
+{
+    if (nargs >= least && nargs <= most)
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name, least,
+                 most, nargs);
+    return -1;
+}
+
+/* ssl_read(owner, on_error, len=1024, buffer=None): _ssl's read(). */
+static PyObject *
+sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    PyObject *target = nargs > 3 ? args[3] : Py_None, *result = NULL;
+    Py_ssize_t amount = 1024, got = -1;
+    Py_buffer view = {0};
+
+    if (check_ssl_arguments(nargs, 2, 4, "ssl_read") < 0)
+        return NULL;
+    if (nargs > 2 && (amount = PyNumber_AsSsize_t(args[2], PyExc_OverflowError)) == -1 &&
+        PyErr_Occurred())
+        return NULL;
+    if (target != Py_None) {
+        if (PyObject_GetBuffer(target, &view, PyBUF_WRITABLE) < 0)
+            return NULL;
+        /* As _ssl: a length of 0, or beyond the buffer, means the buffer's. */
+        if (amount <= 0 || amount > view.len)
+            amount = view.len;
+    }
+    else if (amount < 0) {
+        PyErr_SetString(PyExc_ValueError, "size should not be negative");
+        return NULL;
+    }
+    if (follow_owner_timeout(self, st, args[0]) == 0 &&
+        check_connection(st, self, "recv") == 0) {
+        socket_call call = tls_nss_socket_call(CALL_RECV, "receiving from", self->timeout);
+        if (view.obj != NULL)
+            got = tls_nss_conn_read(&self->tls, receive_once, &call, view.buf, amount,
+                                    "receiving from");
+        else if ((result = tls_nss_conn_read_bytes(&self->tls, receive_once, &call, amount,
+                                                   "receiving from")) != NULL)
+            got = PyBytes_GET_SIZE(result);
+    }
+    if (view.obj != NULL)
+        PyBuffer_Release(&view);
+    if (got < 0) {
+        PyObject *eof = tls_nss_translate_pending(args[1]);
+        if (eof == NULL)
+            return NULL;
+        Py_DECREF(eof);
+        got = 0;
+        if (target == Py_None)
+            return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    return target != Py_None ? PyLong_FromSsize_t(got) : result;
+}
+
+/* ssl_write(owner, on_error, data): _ssl's write(). */
+static PyObject *
+sock_ssl_write(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    Py_ssize_t sent = -1;
+    Py_buffer view;
+
+    if (check_ssl_arguments(nargs, 3, 3, "ssl_write") < 0 ||
+        PyObject_GetBuffer(args[2], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (follow_owner_timeout(self, st, args[0]) == 0 &&
+        check_connection(st, self, "send") == 0) {
+        socket_call call = tls_nss_socket_call(CALL_SEND, "sending to", self->timeout);
+        sent = view.len > 0 ? send_some(self, &call, view.buf, view.len) : 0;
+    }
+    PyBuffer_Release(&view);
+    if (sent < 0) {
+        /* Only reads answer None (EOF). */
+        Py_XDECREF(tls_nss_translate_pending(args[1]));
+        if (!PyErr_Occurred())
+            return PyLong_FromLong(0);
+        return NULL;
+    }
+    return PyLong_FromSsize_t(sent);
+}
+
 /* ---- closing ---- */
 
 /* Sends close_notify once, by `deadline`. */
@@ -775,6 +889,12 @@ static PyMethodDef sock_methods[] = {
     {"shutdown", (PyCFunction)sock_shutdown, METH_O,
      "shutdown(how)\n--\n\nEnd one direction or both (TLSShutdownMode): SHUT_WR sends\n"
      "close_notify, SHUT_RD stops reading. The socket stays open until close()."},
+    {"ssl_read", (PyCFunction)(void (*)(void))sock_ssl_read, METH_FASTCALL,
+     "ssl_read(owner, on_error, len=1024, buffer=None)\n--\n\n"
+     "read() under ssl.SSLSocket: with its timeout, failing in the ssl module's terms."},
+    {"ssl_write", (PyCFunction)(void (*)(void))sock_ssl_write, METH_FASTCALL,
+     "ssl_write(owner, on_error, data)\n--\n\n"
+     "write() under ssl.SSLSocket: with its timeout, failing in the ssl module's terms."},
     {"__enter__", (PyCFunction)sock_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)sock_exit, METH_VARARGS,
      "Close with force=True: leaving a with block never waits for the peer."},

@@ -97,6 +97,8 @@ typedef struct {
     PyObject *ssl_want_read;
     PyObject *ssl_want_write;
     PyObject *str_pending, *str_eof, *str_read, *str_write;
+    /* Under ssl.SSLSocket (socket.c): its timeout, read on every call. */
+    PyObject *str_gettimeout;
     /* threading.main_thread().ident: where signal handlers run. */
     unsigned long main_thread;
     /* Held while keys in tokens are checked and found again (token_keys.c),
@@ -153,6 +155,12 @@ PyObject *tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind,
  * the refusal concerns ("depth 1: CN=...") when it is known. */
 PyObject *tls_nss_raise_refused(tls_nss_state *st, PRErrorCode code, const char *certificate,
                                 const char *operation, ...);
+/* Under ssl.SSLSocket and ssl.SSLObject: hands the pending exception to
+ * `on_error` (tls_nss._ssl_engine), and raises the ssl module's exception
+ * it answers, chained to ours; NULL then. Returns Py_None (a new
+ * reference), with nothing raised, when on_error answers None: a ragged
+ * EOF that OP_IGNORE_UNEXPECTED_EOF makes an EOF. */
+PyObject *tls_nss_translate_pending(PyObject *on_error);
 
 /* ---- workers.c ---- */
 

@@ -370,6 +370,57 @@ def test_a_silent_server_times_out_as_socket_timeout(pki):
     listener.close()
 
 
+def test_a_timeout_set_after_wrapping_bounds_each_call(pki):
+    """Programs set the timeout on the SSLSocket, whenever they like; every
+    recv() and send() goes by the one it has at that moment."""
+    released = threading.Event()
+
+    def server_side(tls: ssl.SSLSocket) -> bytes:
+        data = tls.recv(10)
+        released.wait(TIMEOUT)
+        tls.sendall(data)
+        return data
+
+    server = PairServer(nss_server(pki), server_side)
+    tls = connect(nss_client(pki), server.port)
+    tls.sendall(b"late")
+    tls.settimeout(0.3)
+    started = time.monotonic()
+    with pytest.raises(socket.timeout, match="read operation timed out"):
+        tls.recv(10)
+    assert 0.25 < time.monotonic() - started < 5
+    tls.settimeout(None)
+    released.set()
+    # As _ssl: a length beyond the buffer's means the buffer's.
+    into = bytearray(2)
+    assert tls.recv_into(into, 100) == 2 and into == b"la"
+    assert tls.recv(10) == b"te"
+    tls.close()
+    assert server.join() == b"late"
+
+
+def test_dropped_sockets_and_objects_are_freed_at_once(pki):
+    """As with the ssl module, nothing but the garbage collector's own
+    cycles keeps a dropped SSLSocket or SSLObject (and its descriptor, its
+    NSS connection) alive."""
+    import gc
+    import weakref
+
+    a, b = socket.socketpair()
+    gc.disable()
+    try:
+        tls = nss_server(pki).wrap_socket(a, server_side=True, do_handshake_on_connect=False)
+        obj = nss_server(pki).wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True)
+        tls.close()
+        dropped = [weakref.ref(tls), weakref.ref(obj)]
+        del tls, obj
+        assert [ref() for ref in dropped] == [None, None]
+    finally:
+        gc.enable()
+        a.close()
+        b.close()
+
+
 def test_non_blocking_sockets_want_read(pki):
     server = PairServer(nss_server(pki), echo)
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)

@@ -25,6 +25,7 @@ import socket
 import ssl
 import tempfile
 import time
+import weakref
 from typing import Any, Callable, Optional
 
 from . import _nss, _ssl_errors
@@ -79,19 +80,20 @@ def _translate(tls: Any, error: TLSError, hostname: Optional[str],
     return _ssl_errors.translate(error, chain=chain, hostname=hostname, operation=operation)
 
 
-def _translator(tls: Any, hostname: Optional[str],
-                ignore_eof: bool) -> Callable[[BaseException], Optional[BaseException]]:
-    """The on_error of NSSTLSBuffer.bio_*: the ssl module's exception for a
-    failure, or None for a ragged EOF that OP_IGNORE_UNEXPECTED_EOF makes
-    an EOF. It holds the buffer, not the engine, so that no cycle keeps
-    either alive."""
+def _translator(tls: Any, hostname: Optional[str], ignore_eof: bool,
+                operation: str = "read") -> Callable[[BaseException], Optional[BaseException]]:
+    """The on_error of the C methods bound under SSLSocket and SSLObject
+    (NSSTLSSocket.ssl_*, NSSTLSBuffer.bio_*): the ssl module's exception for
+    a failure, or None for a ragged EOF that OP_IGNORE_UNEXPECTED_EOF makes
+    an EOF. It holds the NSS connection, not the engine, so that no cycle
+    keeps either alive."""
 
     def translated(error: BaseException) -> Optional[BaseException]:
         if isinstance(error, RaggedEOF) and ignore_eof:
             return None
         if not isinstance(error, TLSError):
             return error
-        return _translate(tls, error, hostname, "read")
+        return _translate(tls, error, hostname, operation)
 
     return translated
 
@@ -113,6 +115,10 @@ def _want_read() -> TLSError:
     return make(NSSWantReadError, "reading the ClientHello", operation="reading the ClientHello")
 
 
+def _no_owner() -> None:
+    return None
+
+
 class _Engine:
     """What SSLSocket and SSLObject ask of their TLS object, answered from an
     NSS connection (``self._tls``).
@@ -123,6 +129,7 @@ class _Engine:
     from that context's model, with the ClientHello it was not shown."""
 
     _tls: Any
+    _owner: Callable[[], Any]
 
     def __init__(self, context: Any, owner: Any, server_side: bool,
                  server_hostname: Optional[str]) -> None:
@@ -132,6 +139,21 @@ class _Engine:
         self.server_hostname = server_hostname
         self._ignore_eof = bool(context.options & getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0))
         self._hello = b""  # the ClientHello so far, for sni_callback
+
+    # The SSLSocket or SSLObject holds this engine; held back by a weak
+    # reference, as _ssl holds its owner, so that dropping the socket or
+    # the object frees it (and closes its descriptor) at once.
+
+    @property
+    def owner(self) -> Any:
+        return self._owner()
+
+    @owner.setter
+    def owner(self, value: Any) -> None:
+        if value is None:
+            self._owner = _no_owner
+        else:
+            self._owner = weakref.ref(value)
 
     def _sni_callback(self) -> Optional[Callable[..., Any]]:
         callback: Optional[Callable[..., Any]] = getattr(self._context, "_nss_sni_callback",
@@ -314,14 +336,22 @@ class SocketEngine(_Engine):
         fd = os.dup(self.owner.fileno())
         try:
             if self.server_side:
-                self._tls = core.serve(fd=fd, owner=self._context, timeout=self._timeout,
-                                       handshake=False, shared_descriptor=True, prefix=prefix)
+                tls = core.serve(fd=fd, owner=self._context, timeout=self._timeout,
+                                 handshake=False, shared_descriptor=True, prefix=prefix)
             else:
-                self._tls = core.connect(fd=fd, hostname=self.server_hostname,
-                                         owner=self._context, timeout=self._timeout,
-                                         handshake=False, shared_descriptor=True)
+                tls = core.connect(fd=fd, hostname=self.server_hostname, owner=self._context,
+                                   timeout=self._timeout, handshake=False,
+                                   shared_descriptor=True)
         except TLSError as e:
             raise self._raise_new(e) from e
+        self._tls = tls
+        # Instance attributes, in front of the methods below: SSLSocket's
+        # recv() and send() call them for every record.
+        hostname, ignore_eof = self.server_hostname, self._ignore_eof
+        setattr(self, "read", functools.partial(
+            tls.ssl_read, self._owner, _translator(tls, hostname, ignore_eof, "read")))
+        setattr(self, "write", functools.partial(
+            tls.ssl_write, self._owner, _translator(tls, hostname, ignore_eof, "write")))
 
     def _read_hello(self) -> None:
         """Reads the ClientHello off the socket, within its timeout as a
@@ -348,13 +378,11 @@ class SocketEngine(_Engine):
         return _ssl_errors.translate(error, hostname=self.server_hostname)
 
     def _follow_timeout(self) -> None:
-        timeout = self.owner.gettimeout()
-        if timeout != self._timeout:
-            self._tls.settimeout(timeout)
-            self._timeout = timeout
+        self._tls.settimeout(self.owner.gettimeout())
 
     def _started(self) -> Any:
-        """The NSS socket, once sni_callback (if any) has run."""
+        """The NSS socket, once sni_callback (if any) has run, with the
+        SSLSocket's timeout."""
         if self._tls is None:
             self._read_hello()
         self._follow_timeout()
@@ -367,26 +395,16 @@ class SocketEngine(_Engine):
         except TLSError as e:
             raise self._raise(e, "handshake") from e
 
+    # Until NSS starts (a server with sni_callback reading the ClientHello).
+
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
-        tls = self._started()
-        try:
-            if buffer is not None:
-                return tls.recv_into(buffer, len)
-            return tls.recv(len)
-        except RaggedEOF as e:
-            if self._ignore_eof:
-                return 0 if buffer is not None else b""
-            raise self._raise(e, "read") from e
-        except TLSError as e:
-            raise self._raise(e, "read") from e
+        self._started()
+        return self.read(len, buffer)
 
     def write(self, data: Any) -> int:
-        tls = self._started()
-        try:
-            sent: int = tls.send(data)
-            return sent
-        except TLSError as e:
-            raise self._raise(e, "write") from e
+        self._started()
+        written: int = self.write(data)
+        return written
 
     def shutdown(self) -> Any:
         """unwrap(): close_notify both ways; the plain socket, to go on
