@@ -46,9 +46,10 @@ async def main(cert_file, key_file, ca_file):
 
     reader, writer = await tls_nss.asyncio.open_connection(
         "localhost", port, context=client_context)
-    version = writer.get_extra_info("tls_version")
-    print(f"connected: {version.value}, {writer.get_extra_info('cipher').name}, "
-          f"ALPN {writer.get_extra_info('negotiated_protocol')}")
+    # What was negotiated, in PEP 748's terms.
+    negotiated = tls_nss.asyncio.tls_buffer(writer)
+    print(f"connected: {negotiated.negotiated_tls_version.value}, {negotiated.cipher().name}, "
+          f"ALPN {negotiated.negotiated_protocol()}")
     for line in (b"hello\n", b"over nss\n", b"with asyncio\n"):
         writer.write(line)
         await writer.drain()

@@ -1,5 +1,5 @@
 """tls_nss.asyncio: echo over loopback, against itself and against the
-standard library's asyncio TLS (OpenSSL)."""
+standard library's asyncio TLS (OpenSSL); STARTTLS; handshake bounds."""
 
 from __future__ import annotations
 
@@ -72,15 +72,112 @@ def test_echo_ours_both_ends(server_context, client_context):
         port = server.sockets[0].getsockname()[1]
         reader, writer = await tls_asyncio.open_connection(
             "localhost", port, context=client_context(inner_protocols=[tls.NextProtocol.H2]))
-        assert writer.get_extra_info("negotiated_protocol") is tls.NextProtocol.H2
-        assert writer.get_extra_info("tls_version") is tls.TLSVersion.TLSv1_3
-        assert isinstance(writer.get_extra_info("cipher"), tls.CipherSuite)
-        assert writer.get_extra_info("peercert")
+        # asyncio's own transport, and what it says of the connection.
+        ssl_object = writer.get_extra_info("ssl_object")
+        assert isinstance(ssl_object, ssl.SSLObject)
+        assert ssl_object.selected_alpn_protocol() == "h2"
+        assert writer.get_extra_info("cipher")[1] == "TLSv1.3"
+        assert dict(writer.get_extra_info("peercert")["subjectAltName"])["DNS"] == "localhost"
         assert writer.get_extra_info("peername")[1] == port
-        assert isinstance(writer.get_extra_info("tls_buffer"), tls.NSSTLSBuffer)
+        # The same, in PEP 748's terms.
+        buffer = tls_asyncio.tls_buffer(writer)
+        assert isinstance(buffer, tls.NSSTLSBuffer)
+        assert buffer.negotiated_protocol() is tls.NextProtocol.H2
+        assert buffer.negotiated_tls_version is tls.TLSVersion.TLSv1_3
+        assert isinstance(buffer.cipher(), tls.CipherSuite)
+        assert buffer.getpeercert()
         payload = os.urandom(3 << 20).hex().encode()  # 6 MiB of text
         assert await _exchange(reader, writer, payload) == payload.upper()
         await _close(writer, server)
+
+    run(main())
+
+
+class _Lines(asyncio.Protocol):
+    """A protocol that queues what it receives, for the test to await."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.connected = asyncio.Event()
+        self.received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.connected.set()
+
+    def data_received(self, data):
+        self.received.put_nowait(data)
+
+    async def expect(self, wanted: bytes) -> None:
+        got = b""
+        while len(got) < len(wanted):
+            got += await self.received.get()
+        assert got == wanted
+
+
+def test_starttls_on_both_sides(server_context, client_context):
+    """A plaintext greeting, then TLS on the same connection: start_tls with
+    a tls_nss context on each side, under plain asyncio protocols."""
+    served = []
+
+    async def serve(server_side: _Lines) -> None:
+        await server_side.connected.wait()
+        server_side.transport.write(b"220 ready\n")
+        await server_side.expect(b"STARTTLS\n")
+        server_side.transport.write(b"220 go ahead\n")
+        transport = await tls_asyncio.start_tls(server_side.transport, server_side,
+                                                server_context())
+        await server_side.expect(b"secret\n")
+        transport.write(b"SECRET\n")
+        served.append(transport)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        tasks = []
+
+        def accepted() -> _Lines:
+            protocol = _Lines()
+            tasks.append(loop.create_task(serve(protocol)))
+            return protocol
+
+        server = await loop.create_server(accepted, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        plain, client = await loop.create_connection(_Lines, "127.0.0.1", port)
+        await client.expect(b"220 ready\n")
+        plain.write(b"STARTTLS\n")
+        await client.expect(b"220 go ahead\n")
+        transport = await tls_asyncio.start_tls(plain, client, client_context(),
+                                                server_hostname="localhost")
+        assert tls_asyncio.tls_buffer(transport).negotiated_tls_version is tls.TLSVersion.TLSv1_3
+        transport.write(b"secret\n")
+        await client.expect(b"SECRET\n")
+        await asyncio.gather(*tasks)
+        assert isinstance(served[0].get_extra_info("ssl_object"), ssl.SSLObject)
+        transport.close()
+        served[0].close()
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+
+
+def test_a_silent_client_is_dropped_after_the_contexts_handshake_timeout(pki):
+    context = tls.NSSServerContext(
+        tls.TLSServerConfiguration(certificate_chain=[tls.SigningChain(leaf=(
+            tls.Certificate.from_file(pki.path("ec.pem")),
+            tls.PrivateKey.from_file(pki.path("ec.key"))))]),
+        handshake_timeout=0.5)
+
+    async def main():
+        server = await tls_asyncio.start_server(upper_echo, "127.0.0.1", 0, context=context)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = asyncio.get_running_loop().time()
+        assert await reader.read() == b""  # closed by the server, having said nothing
+        assert 0.4 < asyncio.get_running_loop().time() - started < 10
+        writer.close()
+        server.close()
+        await server.wait_closed()
 
     run(main())
 

@@ -238,7 +238,7 @@ class NSSClientContext:
     recently stored dropped first, each used once. 0 turns resumption off.
     """
 
-    __slots__ = ("_configuration", "_core")
+    __slots__ = ("_configuration", "_core", "_handshake_timeout")
 
     _verify = True
     _check_hostname = True
@@ -389,7 +389,7 @@ class NSSServerContext:
     resumed and TLS 1.2 ones only from the process's session ID cache.
     """
 
-    __slots__ = ("_configuration", "_core")
+    __slots__ = ("_configuration", "_core", "_handshake_timeout")
 
     _verify = True
 
@@ -405,6 +405,7 @@ class NSSServerContext:
         client_certificate: str | None = None,
     ) -> None:
         self._configuration = configuration
+        self._handshake_timeout = handshake_timeout
         self._core = _build_core(
             configuration,
             server=True,

@@ -1,278 +1,121 @@
-"""asyncio over NSS TLS, built on TLSBuffer.
+"""asyncio over NSS TLS, with PEP 748 contexts.
 
     reader, writer = await tls_nss.asyncio.open_connection(
         "example.test", 443, context=client_context)
     server = await tls_nss.asyncio.start_server(
         handle, "127.0.0.1", 8443, context=server_context)
+    tls_transport = await tls_nss.asyncio.start_tls(
+        transport, protocol, client_context, server_hostname="example.test")
 
-open_connection() and start_server() mirror asyncio's, with a tls_nss
-context in place of an ssl.SSLContext, and give the usual StreamReader and
-StreamWriter. TLSProtocol is the protocol-level helper underneath: it sits
-between a transport and any asyncio.Protocol, moving ciphertext between the
-network and a TLSBuffer. The application's transport answers
-get_extra_info() for "tls_buffer", "peercert" (DER), "cipher",
-"negotiated_protocol" and "tls_version", and passes other names (such as
-"peername") to the network transport.
+open_connection(), start_server() and start_tls() mirror asyncio's (the
+last, loop.start_tls()), with an NSSClientContext or NSSServerContext in
+place of an ssl.SSLContext. They run asyncio's own TLS transport over the
+engine that tls_nss.SSLContext puts under ssl.SSLObject: NSS is pumped from
+and to asyncio's memory BIOs in C, and there is one TLS path for asyncio,
+whichever API a program configures it with.
+
+The transport answers get_extra_info() as asyncio's does ("ssl_object",
+"peercert", "cipher", "sslcontext", and the socket's own names such as
+"peername"); tls_buffer() gives the NSSTLSBuffer underneath, to read what
+was negotiated in PEP 748's terms. A failed handshake raises this
+package's exception (a TLSError), as the context's own connections do.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Optional, cast
+import ssl
+from typing import Any, Callable, Optional
 
-from ._errors import RaggedEOF, TLSError, WantReadError, WantWriteError
+from ._context import NSSClientContext, NSSServerContext
+from ._errors import TLSError
+from ._ssl_context import SSLContext
 
-__all__ = ["TLSProtocol", "open_connection", "start_server"]
-
-_READ_SIZE = 65536
+__all__ = ["open_connection", "start_server", "start_tls", "tls_buffer"]
 
 
-class _TLSTransport(asyncio.Transport):
-    """The transport the application sees: plaintext in and out."""
+class _ContextOf(SSLContext):
+    """The ssl.SSLContext asyncio is handed for a PEP 748 context: every
+    connection is that context's, imported from its NSS model with all its
+    configuration says. It takes no settings of its own."""
 
-    def __init__(self, tls: TLSProtocol) -> None:
+    def __new__(cls, context: Any) -> "_ContextOf":
+        protocol = (ssl.PROTOCOL_TLS_SERVER if isinstance(context, NSSServerContext)
+                    else ssl.PROTOCOL_TLS_CLIENT)
+        made = super().__new__(cls, protocol)
+        assert isinstance(made, _ContextOf)
+        return made
+
+    def __init__(self, context: Any) -> None:
+        if not isinstance(context, (NSSClientContext, NSSServerContext)):
+            raise TypeError(f"context must be an NSSClientContext or NSSServerContext, "
+                            f"not {type(context).__name__}")
         super().__init__()
-        self._tls = tls
+        self._nss_context = context
+        self._nss_buffers = _BuffersOf(context)
 
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        buffer = self._tls.buffer
-        values = {
-            "tls_buffer": lambda: buffer,
-            "peercert": buffer.getpeercert,
-            "cipher": buffer.cipher,
-            "negotiated_protocol": buffer.negotiated_protocol,
-            "tls_version": lambda: buffer.negotiated_tls_version,
-        }
-        if name in values:
-            return values[name]()
-        transport = self._tls.network
-        return transport.get_extra_info(name, default) if transport else default
+    def _changed(self) -> None:
+        raise ValueError("this ssl.SSLContext stands for a tls_nss PEP 748 context, whose "
+                         "configuration says everything; configure that context instead")
 
-    def write(self, data: Any) -> None:
-        self._tls.write(data)
+    def _core(self, server_side: bool, server_hostname: Optional[str]) -> Any:
+        is_server = isinstance(self._nss_context, NSSServerContext)
+        if server_side != is_server:
+            raise ValueError(f"a {type(self._nss_context).__name__} cannot make "
+                             f"{'server' if server_side else 'client'} connections")
+        if not server_side and not server_hostname:
+            raise ValueError("a client connection needs server_hostname")
+        return self._nss_buffers
 
-    def writelines(self, list_of_data: Any) -> None:
-        for data in list_of_data:
-            self._tls.write(data)
+    def _wrap_socket(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("this ssl.SSLContext serves asyncio only; wrap sockets with the "
+                         "tls_nss context's own wrap_socket()")
 
-    def can_write_eof(self) -> bool:
-        return False
-
-    def write_eof(self) -> None:
-        raise NotImplementedError("TLS has no half-close; close() sends close_notify")
-
-    def close(self) -> None:
-        self._tls.close()
-
-    def is_closing(self) -> bool:
-        return self._tls.closing
-
-    def abort(self) -> None:
-        self._tls.abort()
-
-    def get_write_buffer_size(self) -> int:
-        network = self._tls.network
-        pending: int = self._tls.buffer.outgoing_bytes_buffered()
-        return pending + (network.get_write_buffer_size() if network else 0)
-
-    def set_write_buffer_limits(self, high: Optional[int] = None, low: Optional[int] = None) -> None:
-        if self._tls.network:
-            self._tls.network.set_write_buffer_limits(high, low)
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        network = self._tls.network
-        return network.get_write_buffer_limits() if network else (0, 0)
-
-    def pause_reading(self) -> None:
-        if self._tls.network:
-            self._tls.network.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._tls.network:
-            self._tls.network.resume_reading()
-
-    def is_reading(self) -> bool:
-        network = self._tls.network
-        return network.is_reading() if network else False
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        # A stream of plaintext goes to data_received: a Protocol.
-        self._tls.app = cast(asyncio.Protocol, protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._tls.app
+    def __repr__(self) -> str:
+        return f"<ssl.SSLContext for {self._nss_context!r}>"
 
 
-class TLSProtocol(asyncio.Protocol):
-    """TLS between a network transport and an application protocol.
+class _BuffersOf:
+    """What the engine under ssl.SSLObject asks of an NSS context (its
+    buffer()), answered by the PEP 748 context's own create_buffer(), so
+    that each connection is exactly one of its own."""
 
-    The application protocol gets connection_made() once the handshake has
-    finished and the peer is verified, then data_received() with plaintext.
-    ``handshake_complete`` is a future that the handshake resolves, or
-    fails with the TLSError that ended it.
-    """
+    __slots__ = ("_context",)
 
-    def __init__(self, buffer: Any, app_protocol: asyncio.Protocol) -> None:
-        self.buffer = buffer
-        self.app = app_protocol
-        self.network: Optional[asyncio.Transport] = None
-        self.closing = False
-        self.handshake_complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._app_transport = _TLSTransport(self)
-        self._handshake_done = False
-        self._eof_delivered = False
+    def __init__(self, context: Any) -> None:
+        self._context = context
 
-    # -- the network side --
+    def buffer(self, hostname: Optional[str], owner: Any) -> Any:
+        if isinstance(self._context, NSSServerContext):
+            return self._context.create_buffer()
+        return self._context.create_buffer(hostname)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.network = transport  # type: ignore[assignment]
-        self._handshake()
 
-    def data_received(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                self.buffer.process_incoming(view)
-                break
-            except WantReadError:
-                # The incoming queue is full: decrypting empties it.
-                if not self._deliver():
-                    return
-        if not self._handshake_done:
-            self._handshake()
-        if self._handshake_done:
-            self._deliver()
+def _tls_error(error: BaseException) -> BaseException:
+    """The package's exception behind the ssl module's one asyncio raised."""
+    cause = error.__cause__
+    return cause if isinstance(cause, TLSError) else error
 
-    def eof_received(self) -> bool:
-        self.buffer.process_incoming(b"")
-        if self._handshake_done:
-            self._deliver()
-        elif not self.handshake_complete.done():
-            self._fail(ConnectionResetError("the peer closed the connection during the TLS handshake"))
-        return False
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        self.closing = True
-        if not self.handshake_complete.done():
-            self.handshake_complete.set_exception(
-                exc or ConnectionResetError("the connection closed during the TLS handshake")
-            )
-        if self._handshake_done:
-            self.app.connection_lost(exc)
-        self.network = None
-
-    def pause_writing(self) -> None:
-        if self._handshake_done:
-            self.app.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._handshake_done:
-            self.app.resume_writing()
-
-    # -- TLS --
-
-    def _flush(self) -> None:
-        pending = self.buffer.outgoing_bytes_buffered()
-        if pending and self.network is not None and not self.network.is_closing():
-            self.network.write(self.buffer.process_outgoing(pending))
-
-    def _handshake(self) -> None:
-        try:
-            self.buffer.do_handshake()
-        except WantReadError:
-            self._flush()
-            return
-        except TLSError as e:
-            self._flush()  # the alert
-            self._fail(e)
-            return
-        self._handshake_done = True
-        self._flush()
-        self.app.connection_made(self._app_transport)
-        if not self.handshake_complete.done():
-            self.handshake_complete.set_result(None)
-
-    def _deliver(self) -> bool:
-        """Hand the application all plaintext there is; False once ended."""
-        while True:
-            try:
-                data = self.buffer.read(_READ_SIZE)
-            except WantReadError:
-                break
-            except RaggedEOF:
-                # A truncation the application may care about; asyncio's own
-                # TLS reports it as EOF too.
-                self._deliver_eof()
-                return False
-            except TLSError as e:
-                self._fail(e)
-                return False
-            if not data:
-                self._deliver_eof()
-                return False
-            self.app.data_received(data)
-        self._flush()
-        return True
-
-    def _deliver_eof(self) -> None:
-        self._flush()
-        if self._eof_delivered:
-            return
-        self._eof_delivered = True
-        keep_open = self.app.eof_received() if hasattr(self.app, "eof_received") else False
-        if not keep_open:
-            self.close()
-
-    def _fail(self, error: BaseException) -> None:
-        if not self.handshake_complete.done():
-            self.handshake_complete.set_exception(error)
-        self.closing = True
-        if self.network is not None:
-            self.network.close()
-
-    # -- the application side --
-
-    def write(self, data: Any) -> None:
-        if self.closing:
-            raise RuntimeError("write() on a closing TLS transport")
-        view = memoryview(data).cast("B")
-        while view:
-            try:
-                sent = self.buffer.write(view)
-            except WantWriteError:
-                self._flush()  # the network transport buffers what it cannot send
-                continue
-            except TLSError as e:
-                self._fail(e)
-                raise
-            view = view[sent:]
-        self._flush()
-
-    def close(self) -> None:
-        if self.closing:
-            return
-        self.closing = True
-        try:
-            self.buffer.shutdown()
-        except WantReadError:
-            pass  # the peer's close_notify is not awaited
-        except TLSError:
-            pass
-        self._flush()
-        if self.network is not None:
-            self.network.close()
-
-    def abort(self) -> None:
-        self.closing = True
-        if self.network is not None:
-            self.network.abort()
+def tls_buffer(stream: Any) -> Any:
+    """The NSSTLSBuffer under a StreamWriter or a transport made here (or
+    by asyncio with a tls_nss.SSLContext), to read what was negotiated:
+    negotiated_tls_version, cipher(), negotiated_protocol(),
+    getpeercert(). asyncio's transport does its reading and writing; doing
+    either on it breaks the connection."""
+    ssl_object = stream.get_extra_info("ssl_object")
+    engine = getattr(ssl_object, "_sslobj", None)
+    buffer = getattr(engine, "_tls", None)
+    if buffer is None:
+        raise ValueError(f"{stream!r} carries no TLS connection of tls_nss")
+    return buffer
 
 
 async def open_connection(
-    host: str,
-    port: int,
+    host: Any = None,
+    port: Any = None,
     *,
-    context: Any,
+    context: NSSClientContext,
     server_hostname: Optional[str] = None,
     limit: int = 2**16,
     **kwargs: Any,
@@ -281,20 +124,15 @@ async def open_connection(
 
     ``context`` is a tls_nss client context. The server's certificate must
     name ``server_hostname`` (default: ``host``). Other keyword arguments go
-    to loop.create_connection().
-    """
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=limit, loop=loop)
-    stream_protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-    tls = TLSProtocol(context.create_buffer(server_hostname or host), stream_protocol)
-    transport, _ = await loop.create_connection(lambda: tls, host, port, **kwargs)
+    to asyncio.open_connection() (ssl_handshake_timeout, sock, ...)."""
+    if server_hostname is None:
+        server_hostname = host
     try:
-        await tls.handshake_complete
-    except BaseException:
-        transport.close()
-        raise
-    writer = asyncio.StreamWriter(tls._app_transport, stream_protocol, reader, loop)
-    return reader, writer
+        return await asyncio.open_connection(host, port, ssl=_ContextOf(context),
+                                             server_hostname=server_hostname, limit=limit,
+                                             **kwargs)
+    except ssl.SSLError as e:
+        raise _tls_error(e) from None
 
 
 async def start_server(
@@ -302,18 +140,39 @@ async def start_server(
     host: Any = None,
     port: Optional[int] = None,
     *,
-    context: Any,
+    context: NSSServerContext,
     limit: int = 2**16,
     **kwargs: Any,
 ) -> asyncio.Server:
     """Serve TLS: ``client_connected_cb(reader, writer)`` runs for each
     client once its handshake has finished. ``context`` is a tls_nss
-    server context; other keyword arguments go to loop.create_server()."""
+    server context, whose handshake_timeout bounds each handshake unless
+    ssl_handshake_timeout is given; other keyword arguments go to
+    asyncio.start_server()."""
+    timeout = context._handshake_timeout if isinstance(context, NSSServerContext) else None
+    if timeout is not None:
+        kwargs.setdefault("ssl_handshake_timeout", timeout)
+    return await asyncio.start_server(client_connected_cb, host, port, ssl=_ContextOf(context),
+                                      limit=limit, **kwargs)
+
+
+async def start_tls(
+    transport: asyncio.WriteTransport,
+    protocol: asyncio.BaseProtocol,
+    context: NSSClientContext | NSSServerContext,
+    *,
+    server_hostname: Optional[str] = None,
+    ssl_handshake_timeout: Optional[float] = None,
+) -> asyncio.BaseTransport:
+    """loop.start_tls() with a tls_nss context: TLS on an established
+    connection (STARTTLS), as a client or a server after the context. The
+    new transport, once the handshake has finished."""
     loop = asyncio.get_running_loop()
-
-    def factory() -> TLSProtocol:
-        reader = asyncio.StreamReader(limit=limit, loop=loop)
-        stream_protocol = asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
-        return TLSProtocol(context.create_buffer(), stream_protocol)
-
-    return await loop.create_server(factory, host, port, **kwargs)
+    server_side = isinstance(context, NSSServerContext)
+    try:
+        new_transport: asyncio.BaseTransport = await loop.start_tls(
+            transport, protocol, _ContextOf(context), server_side=server_side,
+            server_hostname=server_hostname, ssl_handshake_timeout=ssl_handshake_timeout)
+    except ssl.SSLError as e:
+        raise _tls_error(e) from None
+    return new_transport
