@@ -39,6 +39,12 @@ _PasswordArg = Union[None, str, bytes, bytearray, Callable[[], Union[str, bytes,
 
 _VERSION_NAMES = {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}
 
+#: The settings kept in OpenSSL's context that an NSS context is built
+#: from, as plain values: a change to any of them builds a new one.
+_SETTINGS_READ = tuple(getattr(_OpenSSLBase, name).__get__ for name in (
+    "options", "minimum_version", "maximum_version", "verify_mode", "check_hostname",
+    "verify_flags", "_host_flags"))
+
 # verify_flags NSS's verification already has (strict X.509, partial
 # chains ending at any given anchor, trusted certificates first) or that
 # select CRL checking; any other flag is refused.
@@ -401,9 +407,8 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
             raise ValueError("Cannot create a client socket with a PROTOCOL_TLS_SERVER context")
         if not server_side and self.check_hostname and not server_hostname:
             raise ValueError("check_hostname requires server_hostname")
-        key = (self._nss_generation, int(self.options), self.minimum_version,
-               self.maximum_version, self.verify_mode, self.check_hostname,
-               int(self.verify_flags), self.hostname_checks_common_name)
+        # Read raw from OpenSSL's context: this runs for every connection.
+        key = (self._nss_generation, *[read(self) for read in _SETTINGS_READ])
         cached = self._nss_cores.get(server_side)
         if cached is not None and cached[0] == key:
             return cached[1]

@@ -115,6 +115,12 @@ def _want_read() -> TLSError:
     return make(NSSWantReadError, "reading the ClientHello", operation="reading the ClientHello")
 
 
+#: SSLContext.options as OpenSSL's context keeps it: a plain int, read for
+#: every connection.
+_RAW_OPTIONS = ssl._ssl._SSLContext.options.__get__  # type: ignore[attr-defined]
+_OP_IGNORE_UNEXPECTED_EOF = int(getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0))
+
+
 def _no_owner() -> None:
     return None
 
@@ -137,7 +143,7 @@ class _Engine:
         self.owner = owner
         self.server_side = server_side
         self.server_hostname = server_hostname
-        self._ignore_eof = bool(context.options & getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0))
+        self._ignore_eof = bool(_RAW_OPTIONS(context) & _OP_IGNORE_UNEXPECTED_EOF)
         self._hello = b""  # the ClientHello so far, for sni_callback
 
     # The SSLSocket or SSLObject holds this engine; held back by a weak
