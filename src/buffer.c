@@ -307,7 +307,7 @@ bio_take_in(tls_nss_buffer *self, tls_nss_state *st, PyObject *incoming)
         return -1;
     }
     size_t n = (size_t)PyBytes_GET_SIZE(data);
-    int rv = tls_nss_memio_put_incoming(self->io, PyBytes_AS_STRING(data), n);
+    int rv = tls_nss_memio_give_incoming(self->io, data);
     if (rv == 0)
         tls_nss_conn_observe_hello(&self->tls, PyBytes_AS_STRING(data), n, PR_FALSE);
     Py_DECREF(data);
@@ -323,19 +323,42 @@ bio_take_in(tls_nss_buffer *self, tls_nss_state *st, PyObject *incoming)
     return 0;
 }
 
+/* Hands what NSS wrote to the outgoing BIO. An ssl.MemoryBIO copies it
+ * straight from the queue, through a view released before the queue
+ * changes; any other object gets bytes of its own. */
 static int
 bio_send_out(tls_nss_buffer *self, tls_nss_state *st, PyObject *outgoing)
 {
     size_t queued = tls_nss_memio_outgoing_length(self->io);
+    PyObject *data, *written;
+
     if (queued == 0)
         return 0;
-    PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)queued);
-    if (data == NULL)
-        return -1;
-    tls_nss_memio_take_outgoing(self->io, PyBytes_AS_STRING(data), queued);
-    tls_nss_conn_observe_hello(&self->tls, PyBytes_AS_STRING(data), queued, PR_TRUE);
-    PyObject *written = PyObject_CallMethodOneArg(outgoing, st->str_write, data);
-    Py_DECREF(data);
+    const char *bytes = tls_nss_memio_outgoing_data(self->io);
+    tls_nss_conn_observe_hello(&self->tls, bytes, queued, PR_TRUE);
+    if (Py_IS_TYPE(outgoing, (PyTypeObject *)st->ssl_memory_bio)) {
+        data = PyMemoryView_FromMemory((char *)bytes, (Py_ssize_t)queued, PyBUF_READ);
+        if (data == NULL)
+            return -1;
+        written = PyObject_CallMethodOneArg(outgoing, st->str_write, data);
+        PyObject *released = PyObject_CallMethodNoArgs(data, st->str_release);
+        Py_DECREF(data);
+        if (released == NULL) {
+            /* Still exported: the queue must not move under it. */
+            Py_XDECREF(written);
+            return -1;
+        }
+        Py_DECREF(released);
+        if (written != NULL)
+            tls_nss_memio_drop_outgoing(self->io, queued);
+    }
+    else {
+        if ((data = PyBytes_FromStringAndSize(bytes, (Py_ssize_t)queued)) == NULL)
+            return -1;
+        tls_nss_memio_drop_outgoing(self->io, queued);
+        written = PyObject_CallMethodOneArg(outgoing, st->str_write, data);
+        Py_DECREF(data);
+    }
     Py_XDECREF(written);
     return written ? 0 : -1;
 }

@@ -7,7 +7,8 @@
  * nothing to read (or no room to write), and reads 0 only after the
  * caller reported the network's EOF. It owns its queues and frees them
  * when NSS closes it. NSS calls it with the GIL held, which keeps the
- * queues consistent between the caller and NSS. */
+ * queues consistent between the caller and NSS, and lets it hold the
+ * bytes object it was given last. */
 #include "config.h"
 #include "tls_nss.h"
 
@@ -19,7 +20,12 @@ typedef struct {
 } byte_queue;
 
 struct tls_nss_memio {
-    byte_queue incoming;   /* ciphertext from the network, for NSS */
+    /* Ciphertext from the network, for NSS, in this order: what is left
+     * of `chunk`, a bytes object taken whole (not copied) when nothing
+     * else was waiting, from `chunk_start` on; then `incoming`. */
+    PyObject *chunk;
+    size_t chunk_start;
+    byte_queue incoming;
     byte_queue outgoing;   /* ciphertext from NSS, for the network */
     PRBool transport_eof;  /* the caller reported the network's EOF */
 };
@@ -54,6 +60,18 @@ queue_append(byte_queue *q, const char *bytes, size_t n)
 }
 
 static size_t
+queue_drop(byte_queue *q, size_t n)
+{
+    if (n > q->len)
+        n = q->len;
+    q->start += n;
+    q->len -= n;
+    if (q->len == 0)
+        q->start = 0;
+    return n;
+}
+
+static size_t
 queue_take(byte_queue *q, char *out, size_t n)
 {
     if (n > q->len)
@@ -61,11 +79,7 @@ queue_take(byte_queue *q, char *out, size_t n)
     if (n == 0)
         return 0; /* q->data may be NULL */
     memcpy(out, q->data + q->start, n);
-    q->start += n;
-    q->len -= n;
-    if (q->len == 0)
-        q->start = 0;
-    return n;
+    return queue_drop(q, n);
 }
 
 static void
@@ -88,6 +102,46 @@ io_of(PRFileDesc *fd)
     return (tls_nss_memio *)fd->secret;
 }
 
+static size_t
+chunk_left(const tls_nss_memio *io)
+{
+    return io->chunk ? (size_t)PyBytes_GET_SIZE(io->chunk) - io->chunk_start : 0;
+}
+
+static size_t
+incoming_length(const tls_nss_memio *io)
+{
+    return chunk_left(io) + io->incoming.len;
+}
+
+/* Copies up to `n` waiting bytes to `out`, in order; with `consume`, they
+ * are gone from the layer. */
+static size_t
+incoming_copy(tls_nss_memio *io, char *out, size_t n, PRBool consume)
+{
+    size_t from_chunk = chunk_left(io);
+
+    if (from_chunk > n)
+        from_chunk = n;
+    if (from_chunk > 0) {
+        memcpy(out, PyBytes_AS_STRING(io->chunk) + io->chunk_start, from_chunk);
+        if (consume) {
+            io->chunk_start += from_chunk;
+            if (chunk_left(io) == 0)
+                Py_CLEAR(io->chunk);
+        }
+    }
+    size_t rest = n - from_chunk;
+    if (rest > io->incoming.len)
+        rest = io->incoming.len;
+    if (rest > 0) {
+        memcpy(out + from_chunk, io->incoming.data + io->incoming.start, rest);
+        if (consume)
+            queue_drop(&io->incoming, rest);
+    }
+    return from_chunk + rest;
+}
+
 static PRInt32 PR_CALLBACK
 memory_recv(PRFileDesc *fd, void *buf, PRInt32 amount, PRIntn flags, PRIntervalTime timeout)
 {
@@ -95,13 +149,13 @@ memory_recv(PRFileDesc *fd, void *buf, PRInt32 amount, PRIntn flags, PRIntervalT
 
     if (amount <= 0)
         return 0;
-    if (io->incoming.len == 0) {
+    if (incoming_length(io) == 0) {
         if (io->transport_eof)
             return 0;
         PR_SetError(PR_WOULD_BLOCK_ERROR, 0);
         return -1;
     }
-    return (PRInt32)queue_take(&io->incoming, buf, (size_t)amount);
+    return (PRInt32)incoming_copy(io, buf, (size_t)amount, PR_TRUE);
 }
 
 static PRInt32 PR_CALLBACK
@@ -144,6 +198,7 @@ memory_close(PRFileDesc *fd)
 {
     tls_nss_memio *io = io_of(fd);
 
+    Py_CLEAR(io->chunk);
     queue_free(&io->incoming);
     queue_free(&io->outgoing);
     PyMem_RawFree(io);
@@ -184,7 +239,7 @@ memory_set_option(PRFileDesc *fd, const PRSocketOptionData *data)
 static PRInt32 PR_CALLBACK
 memory_available(PRFileDesc *fd)
 {
-    return (PRInt32)io_of(fd)->incoming.len;
+    return (PRInt32)incoming_length(io_of(fd));
 }
 
 static PRInt16 PR_CALLBACK
@@ -252,6 +307,19 @@ tls_nss_memio_put_incoming(tls_nss_memio *io, const char *bytes, size_t n)
     return queue_append(&io->incoming, bytes, n);
 }
 
+int
+tls_nss_memio_give_incoming(tls_nss_memio *io, PyObject *bytes)
+{
+    if (io->chunk == NULL && io->incoming.len == 0) {
+        io->chunk = Py_NewRef(bytes);
+        io->chunk_start = 0;
+        if (chunk_left(io) == 0)
+            Py_CLEAR(io->chunk);
+        return 0;
+    }
+    return queue_append(&io->incoming, PyBytes_AS_STRING(bytes), (size_t)PyBytes_GET_SIZE(bytes));
+}
+
 void
 tls_nss_memio_set_eof(tls_nss_memio *io)
 {
@@ -259,15 +327,9 @@ tls_nss_memio_set_eof(tls_nss_memio *io)
 }
 
 size_t
-tls_nss_memio_peek_incoming(const tls_nss_memio *io, unsigned char *out, size_t n)
+tls_nss_memio_peek_incoming(tls_nss_memio *io, unsigned char *out, size_t n)
 {
-    const byte_queue *q = &io->incoming;
-
-    if (n > q->len)
-        n = q->len;
-    if (n > 0)
-        memcpy(out, q->data + q->start, n);
-    return n;
+    return incoming_copy(io, (char *)out, n, PR_FALSE);
 }
 
 size_t
@@ -276,10 +338,22 @@ tls_nss_memio_take_outgoing(tls_nss_memio *io, char *out, size_t n)
     return queue_take(&io->outgoing, out, n);
 }
 
+const char *
+tls_nss_memio_outgoing_data(const tls_nss_memio *io)
+{
+    return io->outgoing.data + io->outgoing.start;
+}
+
+void
+tls_nss_memio_drop_outgoing(tls_nss_memio *io, size_t n)
+{
+    queue_drop(&io->outgoing, n);
+}
+
 size_t
 tls_nss_memio_incoming_length(const tls_nss_memio *io)
 {
-    return io->incoming.len;
+    return incoming_length(io);
 }
 
 size_t

@@ -254,10 +254,12 @@ module_exec(PyObject *module)
         return -1;
     if ((st->ssl_want_read = import_attr("ssl", "SSLWantReadError")) == NULL ||
         (st->ssl_want_write = import_attr("ssl", "SSLWantWriteError")) == NULL ||
+        (st->ssl_memory_bio = import_attr("ssl", "MemoryBIO")) == NULL ||
         (st->str_pending = PyUnicode_InternFromString("pending")) == NULL ||
         (st->str_eof = PyUnicode_InternFromString("eof")) == NULL ||
         (st->str_read = PyUnicode_InternFromString("read")) == NULL ||
         (st->str_write = PyUnicode_InternFromString("write")) == NULL ||
+        (st->str_release = PyUnicode_InternFromString("release")) == NULL ||
         (st->str_gettimeout = PyUnicode_InternFromString("gettimeout")) == NULL)
         return -1;
     /* Where Python runs signal handlers, whichever thread imports us. */
@@ -295,6 +297,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->tls_version);
     Py_VISIT(st->ssl_want_read);
     Py_VISIT(st->ssl_want_write);
+    Py_VISIT(st->ssl_memory_bio);
     return 0;
 }
 
@@ -318,11 +321,13 @@ module_clear(PyObject *module)
     Py_CLEAR(st->tls_version);
     Py_CLEAR(st->ssl_want_read);
     Py_CLEAR(st->ssl_want_write);
+    Py_CLEAR(st->ssl_memory_bio);
     Py_CLEAR(st->str_pending);
     Py_CLEAR(st->str_eof);
     Py_CLEAR(st->str_gettimeout);
     Py_CLEAR(st->str_read);
     Py_CLEAR(st->str_write);
+    Py_CLEAR(st->str_release);
     return 0;
 }
 

@@ -96,7 +96,10 @@ typedef struct {
      * names of the ssl.MemoryBIO attributes used on every call. */
     PyObject *ssl_want_read;
     PyObject *ssl_want_write;
-    PyObject *str_pending, *str_eof, *str_read, *str_write;
+    /* ssl.MemoryBIO, whose write() copies at once and keeps nothing: it
+     * is handed NSS's outgoing queue itself, without a copy in between. */
+    PyObject *ssl_memory_bio;
+    PyObject *str_pending, *str_eof, *str_read, *str_write, *str_release;
     /* Under ssl.SSLSocket (socket.c): its timeout, read on every call. */
     PyObject *str_gettimeout;
     /* threading.main_thread().ident: where signal handlers run. */
@@ -771,11 +774,18 @@ PRFileDesc *tls_nss_memio_new(void);
 tls_nss_memio *tls_nss_memio_of(PRFileDesc *layer);
 /* Ciphertext from the network; -1 when out of memory. */
 int tls_nss_memio_put_incoming(tls_nss_memio *io, const char *bytes, size_t n);
+/* The same for a bytes object, kept rather than copied when nothing else
+ * waits (the GIL held, as for every memio call). */
+int tls_nss_memio_give_incoming(tls_nss_memio *io, PyObject *bytes);
 void tls_nss_memio_set_eof(tls_nss_memio *io);
 /* Copies up to `n` of the first queued incoming bytes into `out`. */
-size_t tls_nss_memio_peek_incoming(const tls_nss_memio *io, unsigned char *out, size_t n);
+size_t tls_nss_memio_peek_incoming(tls_nss_memio *io, unsigned char *out, size_t n);
 /* Takes up to `n` bytes of ciphertext for the network into `out`. */
 size_t tls_nss_memio_take_outgoing(tls_nss_memio *io, char *out, size_t n);
+/* The outgoing queue in place: its first byte (valid until the queue next
+ * changes), and dropping its first `n` bytes once they have been sent. */
+const char *tls_nss_memio_outgoing_data(const tls_nss_memio *io);
+void tls_nss_memio_drop_outgoing(tls_nss_memio *io, size_t n);
 size_t tls_nss_memio_incoming_length(const tls_nss_memio *io);
 size_t tls_nss_memio_outgoing_length(const tls_nss_memio *io);
 
