@@ -59,7 +59,16 @@ def cipher_tuple(suite: Optional[int], version: Optional[TLSVersion]) -> Optiona
 
 def decode_certificate(der: bytes) -> dict[str, Any]:
     """A certificate as the ssl module's getpeercert() gives it, decoded by
-    the ssl module itself, so that every field is exactly as it writes it."""
+    the ssl module itself, so that every field is exactly as it writes it.
+    A dictionary of the caller's own: its values are tuples, strings and
+    numbers, which nobody can change."""
+    return dict(_decoded(der))
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded(der: bytes) -> dict[str, Any]:
+    # The ssl module decodes only from a file (some 400 µs): a server's
+    # certificate is decoded once, not for every connection to it.
     pem = ssl.DER_cert_to_PEM_cert(der)
     with tempfile.NamedTemporaryFile("w", suffix=".pem", prefix="tls_nss-peer-") as f:
         f.write(pem)
