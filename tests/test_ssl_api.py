@@ -401,6 +401,36 @@ def test_a_timeout_set_after_wrapping_bounds_each_call(pki):
     assert server.join() == b"late"
 
 
+def test_a_signal_handlers_exception_ends_a_blocked_read(pki):
+    """recv() waits without the GIL; a signal wakes it, and what the
+    handler raises comes out as it is, not dressed as a TLS failure."""
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted()
+
+    done = threading.Event()
+    server = PairServer(nss_server(pki), lambda tls: done.wait(TIMEOUT))
+    tls = connect(nss_client(pki), server.port)
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        started = time.monotonic()
+        with pytest.raises(Interrupted) as raised:
+            tls.recv(10)
+        assert time.monotonic() - started < 5
+        assert raised.value.__cause__ is None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        done.set()
+        tls.close()
+        server.join()
+
+
 def test_dropped_sockets_and_objects_are_freed_at_once(pki):
     """As with the ssl module, nothing but the garbage collector's own
     cycles keeps a dropped SSLSocket or SSLObject (and its descriptor, its
