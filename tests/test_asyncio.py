@@ -252,6 +252,30 @@ def test_server_sees_the_end_of_the_stream(server_context, client_context):
     assert ended == [b"all of it"]
 
 
+def test_a_peer_that_does_not_speak_tls_is_dropped_quietly(server_context, client_context):
+    """Plain HTTP at a TLS server: the connection ends at once, nothing
+    reaches the loop's exception handler, and the server serves on."""
+    reported = []
+
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: reported.append(context))
+        server = await tls_asyncio.start_server(upper_echo, "127.0.0.1", 0,
+                                                context=server_context())
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.0\r\n\r\n")
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        reader, writer = await tls_asyncio.open_connection("localhost", port,
+                                                           context=client_context())
+        assert await _exchange(reader, writer, b"still here\n") == b"STILL HERE\n"
+        await _close(writer, server)
+
+    run(main())
+    assert reported == []
+
+
 def test_documented_example_runs(pki):
     files = [str(pki.path(name)) for name in ("ec.pem", "ec.key", "ca.pem")]
     result = subprocess.run([sys.executable, str(EXAMPLE), *files], capture_output=True,
