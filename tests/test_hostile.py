@@ -137,38 +137,58 @@ def test_a_trickling_client_times_out_accept(server_context):
     assert "handshake" in str(error)
 
 
-def test_a_trickling_server_times_out_recv(pki, client_context):
+def _serve_a_trickled_record(pki, server: socket.socket) -> None:
     """The stdlib's TLS over a raw socket, so that its records can leave one
     byte a second after a real handshake."""
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(pki.path("ec.pem"), pki.path("ec.key"))
+
+    def serve():
+        raw, _ = server.accept()
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls_end = server_ctx.wrap_bio(incoming, outgoing, server_side=True)
+        with raw:
+            while True:
+                try:
+                    tls_end.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    incoming.write(raw.recv(65536))
+            raw.sendall(outgoing.read())
+            tls_end.write(b"x" * 1000)
+            record = outgoing.read()
+            _trickle(raw, record[:10])
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
+def test_a_trickling_server_times_out_recv(pki, client_context):
     with socket.create_server(("127.0.0.1", 0)) as server:
-        port = server.getsockname()[1]
-
-        def serve():
-            raw, _ = server.accept()
-            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            tls_end = server_ctx.wrap_bio(incoming, outgoing, server_side=True)
-            with raw:
-                while True:
-                    try:
-                        tls_end.do_handshake()
-                        break
-                    except ssl.SSLWantReadError:
-                        raw.sendall(outgoing.read())
-                        incoming.write(raw.recv(65536))
-                raw.sendall(outgoing.read())
-                tls_end.write(b"x" * 1000)
-                record = outgoing.read()
-                _trickle(raw, record[:10])
-
-        threading.Thread(target=serve, daemon=True).start()
-        sock = client_context().connect(("localhost", port))
+        _serve_a_trickled_record(pki, server)
+        sock = client_context().connect(("localhost", server.getsockname()[1]))
         sock.settimeout(2.0)
         elapsed, error = _timed(lambda: sock.recv(100))
         sock.close(force=True)
     assert 1.5 < elapsed < 2 + SLACK, elapsed
     assert "receiving from" in str(error)
+
+
+def test_a_trickling_server_times_out_an_sslsocket_recv(pki):
+    """The same under the ssl module's API: the SSLSocket's timeout, set
+    after the handshake, bounds the whole recv()."""
+    context = tls.create_default_context(cafile=str(pki.path("ca.pem")))
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        _serve_a_trickled_record(pki, server)
+        raw = socket.create_connection(server.getsockname()[:2], timeout=10)
+        sock = context.wrap_socket(raw, server_hostname="localhost")
+        sock.settimeout(2.0)
+        started = time.monotonic()
+        with pytest.raises(socket.timeout, match="read operation timed out"):
+            sock.recv(100)
+        elapsed = time.monotonic() - started
+        sock.close()
+    assert 1.5 < elapsed < 2 + SLACK, elapsed
 
 
 # ---- a silent client cannot stop a server ----
