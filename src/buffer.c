@@ -341,14 +341,21 @@ bio_send_out(tls_nss_buffer *self, tls_nss_state *st, PyObject *outgoing)
         if (data == NULL)
             return -1;
         written = PyObject_CallMethodOneArg(outgoing, st->str_write, data);
+        /* Released whatever write() did, its exception kept meanwhile. */
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
         PyObject *released = PyObject_CallMethodNoArgs(data, st->str_release);
         Py_DECREF(data);
         if (released == NULL) {
             /* Still exported: the queue must not move under it. */
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(traceback);
             Py_XDECREF(written);
             return -1;
         }
         Py_DECREF(released);
+        PyErr_Restore(type, value, traceback);
         if (written != NULL)
             tls_nss_memio_drop_outgoing(self->io, queued);
     }

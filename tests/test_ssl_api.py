@@ -431,6 +431,18 @@ def test_a_signal_handlers_exception_ends_a_blocked_read(pki):
         server.join()
 
 
+def test_an_outgoing_bio_that_refuses_writes_fails_the_call(pki):
+    """What NSS wrote is handed to the outgoing MemoryBIO; when the BIO
+    refuses it (after write_eof()), the call fails with the BIO's own
+    error, and the next call fails the same way."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = nss_client(pki).wrap_bio(incoming, outgoing, server_hostname="localhost")
+    outgoing.write_eof()
+    for _ in range(2):
+        with pytest.raises(ssl.SSLError, match="write_eof"):
+            client.do_handshake()
+
+
 def test_dropped_sockets_and_objects_are_freed_at_once(pki):
     """As with the ssl module, nothing but the garbage collector's own
     cycles keeps a dropped SSLSocket or SSLObject (and its descriptor, its
