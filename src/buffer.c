@@ -393,18 +393,6 @@ bio_failed(tls_nss_buffer *self, tls_nss_state *st, PRErrorCode error, PyObject 
     return NULL;
 }
 
-static int
-bio_unpack(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most,
-           const char *name)
-{
-    if (nargs < least || nargs > most) {
-        PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name,
-                     least, most, nargs);
-        return -1;
-    }
-    return 0;
-}
-
 /* bio_read(incoming, outgoing, on_error, len=1024, buffer=None) */
 static PyObject *
 buffer_bio_read(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
@@ -415,7 +403,7 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer view = {0};
     char *out;
 
-    if (bio_unpack(args, nargs, 3, 5, "bio_read") < 0)
+    if (tls_nss_check_arg_count(nargs, 3, 5, "bio_read") < 0)
         return NULL;
     if (nargs > 3 && (amount = PyNumber_AsSsize_t(args[3], PyExc_OverflowError)) == -1 &&
         PyErr_Occurred())
@@ -490,7 +478,7 @@ buffer_bio_write(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     Py_buffer view;
 
-    if (bio_unpack(args, nargs, 4, 4, "bio_write") < 0 || check_usable(self, "write") < 0 ||
+    if (tls_nss_check_arg_count(nargs, 4, 4, "bio_write") < 0 || check_usable(self, "write") < 0 ||
         bio_take_in(self, st, args[0]) < 0)
         return NULL;
     if (PyObject_GetBuffer(args[3], &view, PyBUF_SIMPLE) < 0)
@@ -520,7 +508,7 @@ buffer_bio_do_handshake(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t 
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
 
-    if (bio_unpack(args, nargs, 3, 3, "bio_do_handshake") < 0 ||
+    if (tls_nss_check_arg_count(nargs, 3, 3, "bio_do_handshake") < 0 ||
         check_usable(self, "do_handshake") < 0 || bio_take_in(self, st, args[0]) < 0)
         return NULL;
     PRErrorCode error = 0;

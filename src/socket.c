@@ -503,16 +503,6 @@ follow_owner_timeout(tls_nss_socket *self, tls_nss_state *st, PyObject *owner_re
     return parsed;
 }
 
-static int
-check_ssl_arguments(Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most, const char *name)
-{
-    if (nargs >= least && nargs <= most)
-        return 0;
-    PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name, least,
-                 most, nargs);
-    return -1;
-}
-
 /* ssl_read(owner, on_error, len=1024, buffer=None): _ssl's read(). */
 static PyObject *
 sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
@@ -522,7 +512,7 @@ sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t amount = 1024, got = -1;
     Py_buffer view = {0};
 
-    if (check_ssl_arguments(nargs, 2, 4, "ssl_read") < 0)
+    if (tls_nss_check_arg_count(nargs, 2, 4, "ssl_read") < 0)
         return NULL;
     if (nargs > 2 && (amount = PyNumber_AsSsize_t(args[2], PyExc_OverflowError)) == -1 &&
         PyErr_Occurred())
@@ -570,7 +560,7 @@ sock_ssl_write(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t sent = -1;
     Py_buffer view;
 
-    if (check_ssl_arguments(nargs, 3, 3, "ssl_write") < 0 ||
+    if (tls_nss_check_arg_count(nargs, 3, 3, "ssl_write") < 0 ||
         PyObject_GetBuffer(args[2], &view, PyBUF_SIMPLE) < 0)
         return NULL;
     if (follow_owner_timeout(self, st, args[0]) == 0 &&

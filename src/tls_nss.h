@@ -123,6 +123,18 @@ tls_nss_state_of(PyObject *obj)
  * reference, or NULL with an exception set. */
 PyObject *tls_nss_get_field(PyObject *obj, const char *name);
 
+/* For METH_FASTCALL methods: 0 when `nargs` is within [least, most], else
+ * -1 with a TypeError naming the method. */
+static inline int
+tls_nss_check_arg_count(Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most, const char *name)
+{
+    if (nargs >= least && nargs <= most)
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", name, least,
+                 most, nargs);
+    return -1;
+}
+
 /* PR_CallOnceWithArg without the GIL: process-wide set-up may block, and
  * the thread doing it may wait for another interpreter's. */
 PRStatus tls_nss_call_once(PRCallOnceType *once, PRCallOnceWithArgFN setup, void *arg);
