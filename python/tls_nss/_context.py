@@ -238,7 +238,7 @@ class NSSClientContext:
     recently stored dropped first, each used once. 0 turns resumption off.
     """
 
-    __slots__ = ("_configuration", "_core", "_handshake_timeout")
+    __slots__ = ("_configuration", "_core")
 
     _verify = True
     _check_hostname = True

@@ -165,10 +165,14 @@ async def start_tls(
     ssl_handshake_timeout: Optional[float] = None,
 ) -> asyncio.BaseTransport:
     """loop.start_tls() with a tls_nss context: TLS on an established
-    connection (STARTTLS), as a client or a server after the context. The
-    new transport, once the handshake has finished."""
+    connection (STARTTLS), as a client or a server after the context (whose
+    handshake_timeout then bounds the handshake, unless
+    ssl_handshake_timeout is given). The new transport, once the handshake
+    has finished."""
     loop = asyncio.get_running_loop()
     server_side = isinstance(context, NSSServerContext)
+    if isinstance(context, NSSServerContext) and ssl_handshake_timeout is None:
+        ssl_handshake_timeout = context._handshake_timeout
     try:
         new_transport: asyncio.BaseTransport = await loop.start_tls(
             transport, protocol, _ContextOf(context), server_side=server_side,
