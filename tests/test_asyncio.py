@@ -276,6 +276,14 @@ def test_a_peer_that_does_not_speak_tls_is_dropped_quietly(server_context, clien
     assert reported == []
 
 
+def test_contexts_other_than_tls_nss_ones_are_refused(client_context):
+    async def main():
+        with pytest.raises(TypeError, match="NSSClientContext or NSSServerContext"):
+            await tls_asyncio.open_connection("localhost", 1, context=ssl.create_default_context())
+
+    run(main())
+
+
 def test_documented_example_runs(pki):
     files = [str(pki.path(name)) for name in ("ec.pem", "ec.key", "ca.pem")]
     result = subprocess.run([sys.executable, str(EXAMPLE), *files], capture_output=True,
