@@ -45,6 +45,18 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
+def stop_process(process: subprocess.Popen) -> str:
+    """Terminates a server started for a test (killed if it will not go);
+    what it printed."""
+    process.terminate()
+    try:
+        out, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return str(out)
+
+
 def need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:

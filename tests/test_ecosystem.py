@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers import TIMEOUT, free_port, need, peer_environment, wait_for_port
+from peers import TIMEOUT, free_port, need, peer_environment, stop_process, wait_for_port
 
 import tls_nss
 from tls_nss import _ssl_engine
@@ -233,13 +233,7 @@ class ASGIServer:
         wait_for_port(port, self.process)
 
     def stop(self) -> str:
-        self.process.terminate()
-        try:
-            out, _ = self.process.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, _ = self.process.communicate()
-        return out
+        return stop_process(self.process)
 
 
 def _curl(pki: Any, url: str, *options: str) -> str:

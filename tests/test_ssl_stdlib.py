@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from peers import TIMEOUT, free_port, need, run_client, wait_for_port, peer_environment
+from peers import (TIMEOUT, free_port, need, peer_environment, run_client, stop_process,
+                   wait_for_port)
 
 import tls_nss
 from tls_nss import _ssl_engine
@@ -70,13 +71,7 @@ class Process:
         wait_for_port(port, self.process)
 
     def stop(self) -> str:
-        self.process.terminate()
-        try:
-            out, _ = self.process.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, _ = self.process.communicate()
-        return out
+        return stop_process(self.process)
 
 
 # ---- clients: urllib and http.client ----

@@ -203,6 +203,23 @@ class _Engine:
     def _start(self, prefix: bytes) -> None:
         raise NotImplementedError
 
+    # Once NSS has started, each engine binds read() and write() to C
+    # methods of its NSS connection, as instance attributes in front of
+    # these; until then (a server with sni_callback reading the
+    # ClientHello), these start it, then call them.
+
+    def _begin(self) -> None:
+        raise NotImplementedError
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        self._begin()
+        return self.read(len, buffer)
+
+    def write(self, data: Any) -> int:
+        self._begin()
+        written: int = self.write(data)
+        return written
+
     # ---- errors ----
 
     def _raise(self, error: TLSError, operation: str) -> BaseException:
@@ -410,16 +427,8 @@ class SocketEngine(_Engine):
         except TLSError as e:
             raise self._raise(e, "handshake") from e
 
-    # Until NSS starts (a server with sni_callback reading the ClientHello).
-
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+    def _begin(self) -> None:
         self._started()
-        return self.read(len, buffer)
-
-    def write(self, data: Any) -> int:
-        self._started()
-        written: int = self.write(data)
-        return written
 
     def shutdown(self) -> Any:
         """unwrap(): close_notify both ways; the plain socket, to go on
@@ -486,14 +495,8 @@ class BIOEngine(_Engine):
         self._read_hello()
         self.do_handshake()
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+    def _begin(self) -> None:
         self._read_hello()
-        return self.read(len, buffer)
-
-    def write(self, data: Any) -> int:
-        self._read_hello()
-        written: int = self.write(data)
-        return written
 
     def shutdown(self) -> None:
         if self._tls is None:
