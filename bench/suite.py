@@ -663,6 +663,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--quick", action="store_true", help="small counts, to try it out")
+    parser.add_argument("--case", action="append", default=[], metavar="TEXT",
+                        help="only the cases whose name contains TEXT (repeatable)")
     args = parser.parse_args()
     scale = 0.1 if args.quick else 2.0
 
@@ -719,6 +721,9 @@ def main() -> int:
     # One round: 20,000 handshakes each.
     long_plan = [("20,000 resumed handshakes", "memory",
                   lambda i: memory_over_handshakes(i, files, n(10000)), IMPLS)]
+    if args.case:
+        plan = [p for p in plan if any(text in p[0] for text in args.case)]
+        long_plan = [p for p in long_plan if any(text in p[0] for text in args.case)]
     started = time.monotonic()
     for name, group, case, impls in plan:
         print(f"{group}: {name}", flush=True)
@@ -726,7 +731,7 @@ def main() -> int:
     for name, group, case, impls in long_plan:
         print(f"{group}: {name}", flush=True)
         rows += alternate(name, group, case, impls, rounds=1)
-    reference = nss_tools(files, n(500))
+    reference = None if args.case else nss_tools(files, n(500))
     if reference is not None:
         rows.append({"group": "handshakes", "case": "full handshake, NSS's C tools",
                      "impl": "strsclnt",
