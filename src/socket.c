@@ -448,29 +448,36 @@ sock_send(tls_nss_socket *self, PyObject *arg)
     return sent < 0 ? NULL : PyLong_FromSsize_t(sent);
 }
 
+/* Sends all of `view` by `call`'s deadline, one for all of it, as
+ * socket.socket's sendall has; 0, or -1 with an exception set. */
+static int
+send_all(tls_nss_state *st, tls_nss_socket *self, socket_call *call, const Py_buffer *view)
+{
+    Py_ssize_t done = 0;
+
+    if (check_connection(st, self, "sendall") < 0)
+        return -1;
+    while (done < view->len) {
+        Py_ssize_t sent = send_some(self, call, (const char *)view->buf + done, view->len - done);
+        if (sent < 0 || (done + sent < view->len && check_connection(st, self, "sendall") < 0))
+            return -1;
+        done += sent;
+    }
+    return 0;
+}
+
 static PyObject *
 sock_sendall(tls_nss_socket *self, PyObject *arg)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     Py_buffer view;
-    Py_ssize_t done = 0;
-    int failed = 0;
 
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    /* One deadline for all of it, as socket.socket's sendall has. */
     socket_call call = tls_nss_socket_call(CALL_SEND, "sending to", self->timeout);
-    if (check_connection(st, self, "sendall") < 0)
-        failed = 1;
-    while (!failed && done < view.len) {
-        Py_ssize_t sent = send_some(self, &call, (const char *)view.buf + done, view.len - done);
-        if (sent < 0 || (done + sent < view.len && check_connection(st, self, "sendall") < 0))
-            failed = 1;
-        else
-            done += sent;
-    }
+    int sent = send_all(st, self, &call, &view);
     PyBuffer_Release(&view);
-    if (failed)
+    if (sent < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -577,6 +584,32 @@ sock_ssl_write(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     return PyLong_FromSsize_t(sent);
+}
+
+/* ssl_sendall(owner, on_error, data): SSLSocket.sendall() in one call, as
+ * _ssl's write() sends all it is given, by one deadline. */
+static PyObject *
+sock_ssl_sendall(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    int sent = -1;
+    Py_buffer view;
+
+    if (tls_nss_check_arg_count(nargs, 3, 3, "ssl_sendall") < 0 ||
+        PyObject_GetBuffer(args[2], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (follow_owner_timeout(self, st, args[0]) == 0) {
+        socket_call call = tls_nss_socket_call(CALL_SEND, "sending to", self->timeout);
+        sent = send_all(st, self, &call, &view);
+    }
+    PyBuffer_Release(&view);
+    if (sent < 0) {
+        Py_XDECREF(tls_nss_translate_pending(args[1]));
+        if (!PyErr_Occurred()) /* only reads answer None (EOF) */
+            PyErr_SetString(PyExc_SystemError, "ssl_sendall: on_error answered None");
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 /* ---- closing ---- */
@@ -885,6 +918,10 @@ static PyMethodDef sock_methods[] = {
     {"ssl_write", (PyCFunction)(void (*)(void))sock_ssl_write, METH_FASTCALL,
      "ssl_write(owner, on_error, data)\n--\n\n"
      "write() under ssl.SSLSocket: with its timeout, failing in the ssl module's terms."},
+    {"ssl_sendall", (PyCFunction)(void (*)(void))sock_ssl_sendall, METH_FASTCALL,
+     "ssl_sendall(owner, on_error, data)\n--\n\n"
+     "sendall() under ssl.SSLSocket: all of data by one deadline, failing in the ssl\n"
+     "module's terms."},
     {"__enter__", (PyCFunction)sock_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)sock_exit, METH_VARARGS,
      "Close with force=True: leaving a with block never waits for the peer."},

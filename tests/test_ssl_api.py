@@ -89,7 +89,8 @@ def test_contexts_sockets_and_objects_are_the_ssl_modules(pki):
     assert isinstance(context, ssl.SSLContext)
     server = PairServer(nss_server(pki), echo)
     with connect(context, server.port) as tls:
-        assert type(tls) is ssl.SSLSocket
+        # ssl.py's SSLSocket, but for three calls that go straight to NSS.
+        assert isinstance(tls, ssl.SSLSocket) and type(tls).__mro__[1] is ssl.SSLSocket
         assert isinstance(tls._sslobj, _ssl_engine.SocketEngine)
         tls.sendall(b"ping")
         assert tls.recv(4) == b"ping"
@@ -401,6 +402,94 @@ def test_a_timeout_set_after_wrapping_bounds_each_call(pki):
     assert server.join() == b"late"
 
 
+def stdlib_server(pki) -> ssl.SSLContext:
+    context = _ORIGINAL_SSLCONTEXT(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.path("ec-fullchain.pem"), pki.path("ec.key"))
+    return context
+
+
+@pytest.mark.parametrize("suppress", [True, False])
+def test_an_eof_without_close_notify_reads_as_suppress_ragged_eofs_says(pki, suppress):
+    """recv() and recv_into() go straight to NSS, and still answer a peer
+    that ends TCP without close_notify as SSLSocket.read() does (as on
+    Python 3.12 and later, where the ssl module makes OpenSSL 3's
+    unexpected EOF an SSLEOFError too)."""
+
+    def server_side(tls: ssl.SSLSocket) -> None:
+        tls.sendall(b"one")
+        tls.recv(1)  # until the client has read it
+        tls.shutdown(socket.SHUT_RDWR)  # ssl.py: TCP's FIN, no close_notify
+
+    client = nss_client(pki)
+    client.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    for read in ("recv", "recv_into"):
+        server = PairServer(stdlib_server(pki), server_side)
+        tls = client.wrap_socket(
+            socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT),
+            server_hostname="localhost", suppress_ragged_eofs=suppress)
+        assert tls.recv(3) == b"one"
+        tls.sendall(b"!")
+        server.join()
+        into = bytearray(10)
+        if suppress:
+            assert (tls.recv(10) if read == "recv" else tls.recv_into(into)) in (b"", 0)
+        else:
+            with pytest.raises(ssl.SSLEOFError) as raised:
+                tls.recv(10) if read == "recv" else tls.recv_into(into)
+            assert raised.value.args[0] == ssl.SSL_ERROR_EOF
+        tls.close()
+
+
+def test_sendall_recv_and_recv_into_refuse_and_accept_as_ssl_py_does(pki):
+    """The three calls that skip ssl.py's Python take what it takes and
+    refuse what it refuses, with its errors."""
+    import array
+
+    def server_side(tls: ssl.SSLSocket) -> bytes:
+        got = b""
+        while len(got) < 18:
+            got += tls.recv(100)
+        tls.sendall(b"abcdef")
+        return got
+
+    server = PairServer(nss_server(pki), server_side)
+    tls = connect(nss_client(pki), server.port)
+    for call in (lambda: tls.sendall(b"x", 1), lambda: tls.recv(10, 1),
+                 lambda: tls.recv_into(bytearray(10), 10, 1)):
+        with pytest.raises(ValueError, match="non-zero flags not allowed"):
+            call()
+    with pytest.raises(TypeError):
+        tls.sendall("text")  # type: ignore[arg-type]
+    tls.sendall(b"bytes-")
+    tls.sendall(bytearray(b"array-"))
+    tls.sendall(array.array("B", b"view!!"))  # any buffer, through ssl.py's code
+    assert tls.recv(2) == b"ab"
+    into = bytearray(10)
+    assert tls.recv_into(memoryview(into)[:2]) == 2 and into[:2] == b"cd"
+    assert tls.recv_into(into, 2) == 2 and into[:2] == b"ef"
+    tls.close()
+    assert server.join() == b"bytes-array-view!!"
+
+
+def test_sendall_to_a_peer_that_never_reads_times_out_as_a_whole(pki):
+    """One deadline for all of sendall(), as the ssl module's one write()."""
+    gate = threading.Event()
+
+    def server_side(tls: ssl.SSLSocket) -> None:
+        gate.wait(TIMEOUT)
+
+    server = PairServer(nss_server(pki), server_side)
+    tls = connect(nss_client(pki), server.port)
+    tls.settimeout(0.5)
+    started = time.monotonic()
+    with pytest.raises(socket.timeout, match="write operation timed out"):
+        tls.sendall(b"x" * (64 << 20))
+    assert time.monotonic() - started < 5
+    gate.set()
+    tls.close()
+    server.join()
+
+
 def test_a_signal_handlers_exception_ends_a_blocked_read(pki):
     """recv() waits without the GIL; a signal wakes it, and what the
     handler raises comes out as it is, not dressed as a TLS failure."""
@@ -496,7 +585,7 @@ def test_unwrap_goes_on_in_the_clear(pki):
     tls = connect(nss_client(pki), server.port)
     tls.sendall(b"plain")
     plain = tls.unwrap()
-    assert type(plain) is ssl.SSLSocket and plain._sslobj is None
+    assert isinstance(plain, ssl.SSLSocket) and plain._sslobj is None
     plain.sendall(b"in the clear")
     plain.close()
     assert server.join() == b"in the clear"

@@ -369,7 +369,7 @@ def test_ftplib_ccc_goes_back_to_the_clear(pki, client_context):
     client.auth()
     assert_nss(client.sock)
     client.ccc()
-    assert type(client.sock) is ssl.SSLSocket and client.sock._sslobj is None
+    assert isinstance(client.sock, ssl.SSLSocket) and client.sock._sslobj is None
     assert client.voidcmd("NOOP").startswith("200 in the clear")
     client.quit()
     thread.join(TIMEOUT)

@@ -1,9 +1,10 @@
 """tls_nss.SSLContext: the ssl module's SSLContext, with NSS doing the TLS.
 
 It is an ssl.SSLContext, configured the ssl module's way, and the sockets
-and objects it makes are the ssl module's own ssl.SSLSocket and
-ssl.SSLObject: only the two hooks under them, ``_wrap_socket`` and
-``_wrap_bio``, are NSS's (tls_nss._ssl_engine).
+and objects it makes are the ssl module's: ssl.SSLObject itself, and an
+ssl.SSLSocket whose sendall(), recv() and recv_into() reach NSS without
+ssl.py's Python in between (tls_nss._ssl_socket). Under them, the two
+hooks ``_wrap_socket`` and ``_wrap_bio`` are NSS's (tls_nss._ssl_engine).
 
 Settings are kept where the ssl module keeps them, in the OpenSSL context
 the class inherits, so that they read back, validate and interact exactly
@@ -24,7 +25,7 @@ import sys
 import warnings
 from typing import Any, Callable, Optional, Union
 
-from . import _config, _nss, _pem, _ssl_engine, _ssl_errors
+from . import _config, _nss, _pem, _ssl_engine, _ssl_errors, _ssl_socket
 from ._context import make_core
 from ._errors import TLSError
 from .policy import effective_policy
@@ -79,6 +80,8 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
     that a key can stay in a PKCS#11 token, the password then being the
     token's PIN.
     """
+
+    sslsocket_class = _ssl_socket.SSLSocket
 
     def __new__(cls, protocol: Any = None, *args: Any, **kwargs: Any) -> "SSLContext":
         if protocol is None:

@@ -97,6 +97,9 @@ def _translator(tls: Any, hostname: Optional[str], ignore_eof: bool,
     an EOF. It holds the NSS connection, not the engine, so that no cycle
     keeps either alive."""
 
+    # OP_IGNORE_UNEXPECTED_EOF is about reading, as in OpenSSL.
+    ignore_eof = ignore_eof and operation == "read"
+
     def translated(error: BaseException) -> Optional[BaseException]:
         if isinstance(error, RaggedEOF) and ignore_eof:
             return None
@@ -378,12 +381,13 @@ class SocketEngine(_Engine):
             raise self._raise_new(e) from e
         self._tls = tls
         # Instance attributes, in front of the methods below: SSLSocket's
-        # recv() and send() call them for every record.
+        # recv(), send() and sendall() call them for every record.
         hostname, ignore_eof = self.server_hostname, self._ignore_eof
         setattr(self, "read", functools.partial(
             tls.ssl_read, self._owner, _translator(tls, hostname, ignore_eof, "read")))
-        setattr(self, "write", functools.partial(
-            tls.ssl_write, self._owner, _translator(tls, hostname, ignore_eof, "write")))
+        writing = (self._owner, _translator(tls, hostname, ignore_eof, "write"))
+        setattr(self, "write", functools.partial(tls.ssl_write, *writing))
+        setattr(self, "sendall", functools.partial(tls.ssl_sendall, *writing))
 
     def _read_hello(self) -> None:
         """Reads the ClientHello off the socket, within its timeout as a
@@ -429,6 +433,11 @@ class SocketEngine(_Engine):
 
     def _begin(self) -> None:
         self._started()
+
+    def sendall(self, data: Any) -> None:
+        """All of ``data`` by one deadline (tls_nss.SSLSocket.sendall)."""
+        self._begin()
+        self.sendall(data)
 
     def shutdown(self) -> Any:
         """unwrap(): close_notify both ways; the plain socket, to go on
