@@ -393,19 +393,23 @@ bio_failed(tls_nss_buffer *self, tls_nss_state *st, PRErrorCode error, PyObject 
     return NULL;
 }
 
-/* bio_read(incoming, outgoing, on_error, len=1024, buffer=None) */
+/* bio_read(incoming, outgoing, on_error, len=1024, buffer=None): with the
+ * two BIOs and on_error bound, SSLObject.read() itself (keywords too). */
 static PyObject *
-buffer_bio_read(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
+buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
+                PyObject *kwnames)
 {
+    static const char *const names[] = {NULL, NULL, NULL, "len", "buffer"};
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     Py_ssize_t amount = 1024;
-    PyObject *target = nargs > 4 ? args[4] : Py_None, *result = NULL;
+    PyObject *args[5], *target, *result = NULL;
     Py_buffer view = {0};
     char *out;
 
-    if (tls_nss_check_arg_count(nargs, 3, 5, "bio_read") < 0)
+    if (tls_nss_place_args(given, nargs, kwnames, names, 3, 5, args, "bio_read") < 0)
         return NULL;
-    if (nargs > 3 && (amount = PyNumber_AsSsize_t(args[3], PyExc_OverflowError)) == -1 &&
+    target = args[4] != NULL ? args[4] : Py_None;
+    if (args[3] != NULL && (amount = PyNumber_AsSsize_t(args[3], PyExc_OverflowError)) == -1 &&
         PyErr_Occurred())
         return NULL;
     if (amount < 0) {
@@ -471,15 +475,19 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
-/* bio_write(incoming, outgoing, on_error, data) */
+/* bio_write(incoming, outgoing, on_error, data): with the two BIOs and
+ * on_error bound, SSLObject.write() itself (keywords too). */
 static PyObject *
-buffer_bio_write(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
+buffer_bio_write(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
+                 PyObject *kwnames)
 {
+    static const char *const names[] = {NULL, NULL, NULL, "data"};
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    PyObject *args[4];
     Py_buffer view;
 
-    if (tls_nss_check_arg_count(nargs, 4, 4, "bio_write") < 0 || check_usable(self, "write") < 0 ||
-        bio_take_in(self, st, args[0]) < 0)
+    if (tls_nss_place_args(given, nargs, kwnames, names, 4, 4, args, "bio_write") < 0 ||
+        check_usable(self, "write") < 0 || bio_take_in(self, st, args[0]) < 0)
         return NULL;
     if (PyObject_GetBuffer(args[3], &view, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -559,10 +567,10 @@ static PyMethodDef buffer_methods[] = {
      "Take up to that many bytes of ciphertext to send."},
     {"outgoing_bytes_buffered", (PyCFunction)buffer_outgoing_bytes_buffered, METH_NOARGS,
      "Ciphertext waiting to be sent."},
-    {"bio_read", (PyCFunction)(void (*)(void))buffer_bio_read, METH_FASTCALL,
+    {"bio_read", (PyCFunction)(void (*)(void))buffer_bio_read, METH_FASTCALL | METH_KEYWORDS,
      "bio_read(incoming, outgoing, on_error, len=1024, buffer=None)\n--\n\n"
      "ssl.SSLObject's read() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
-    {"bio_write", (PyCFunction)(void (*)(void))buffer_bio_write, METH_FASTCALL,
+    {"bio_write", (PyCFunction)(void (*)(void))buffer_bio_write, METH_FASTCALL | METH_KEYWORDS,
      "bio_write(incoming, outgoing, on_error, data)\n--\n\n"
      "ssl.SSLObject's write() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
     {"bio_do_handshake", (PyCFunction)(void (*)(void))buffer_bio_do_handshake, METH_FASTCALL,

@@ -3,7 +3,8 @@
  * The extension is split by responsibility, in layers: each file calls only
  * files listed before it here, so the layers form no circle
  * (tests/test_design.py checks both, and that every file is listed).
- *   util.c        helpers every layer uses: NamedTuple fields, once-only set-up
+ *   util.c        helpers every layer uses: NamedTuple fields, keyword arguments,
+ *                 once-only set-up
  *   errors.c      turning NSS/NSPR failures into the package's exceptions
  *   memio.c       an NSPR I/O layer over two in-memory byte queues
  *   policy.c      the system crypto policy: applied once, queried; TLS versions
@@ -134,6 +135,16 @@ tls_nss_check_arg_count(Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most, con
                  most, nargs);
     return -1;
 }
+
+/* For METH_FASTCALL | METH_KEYWORDS methods: puts the arguments in
+ * `placed[0 .. count-1]` by position, each keyword in the place whose name
+ * `names` gives it (a NULL name: positional only); a place not given is
+ * NULL. 0, or -1 with a TypeError naming `function` when an argument is
+ * missing among the first `least`, extra, unknown or given twice. The
+ * references are borrowed. */
+int tls_nss_place_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                       const char *const *names, Py_ssize_t least, Py_ssize_t count,
+                       PyObject **placed, const char *function);
 
 /* PR_CallOnceWithArg without the GIL: process-wide set-up may block, and
  * the thread doing it may wait for another interpreter's. */

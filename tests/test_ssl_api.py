@@ -734,6 +734,75 @@ def test_memory_bios_between_ours_and_openssl(pki):
         client.read(10)
 
 
+def bio_pair(pki, client: ssl.SSLContext) -> tuple[ssl.SSLObject, ssl.SSLObject, Callable[[], None]]:
+    """An SSLObject of ``client`` and one of the ssl module's server, past
+    the handshake, and the function that moves what each side sent."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    ours = client.wrap_bio(c_in, c_out, server_hostname="localhost")
+    theirs = stdlib_server(pki).wrap_bio(s_in, s_out, server_side=True)
+
+    def move() -> None:
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+
+    for _ in range(10):
+        for side in (ours, theirs):
+            try:
+                side.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+        move()
+    return ours, theirs, move
+
+
+def test_sslobject_reads_and_writes_take_what_ssl_py_takes(pki):
+    """SSLObject.read() and write() go to C at once; they take ssl.py's
+    arguments, by position or by name, and refuse the same."""
+    ours, theirs, move = bio_pair(pki, nss_client(pki))
+    assert type(ours) is ssl.SSLObject
+    assert ours.write(data=b"abc") == 3 and ours.write(b"def") == 3
+    move()
+    assert theirs.read(6) + theirs.read(6) == b"abcdef"  # a record each
+    theirs.write(b"0123456789")
+    move()
+    assert ours.read(len=2) == b"01"
+    into = bytearray(3)
+    assert ours.read(3, buffer=into) == 3 and into == b"234"
+    assert ours.read(buffer=into, len=2) == 2 and into == b"564"
+    assert ours.read() == b"789"
+    with pytest.raises(ssl.SSLWantReadError):
+        ours.read(10)
+    for call in (lambda: ours.read(size=1), lambda: ours.read(1, len=1),
+                 lambda: ours.write(), lambda: ours.write(b"x", b"y"),
+                 lambda: ours.write("text")):
+        with pytest.raises(TypeError):
+            call()
+
+
+def test_an_sslobject_subclass_keeps_its_own_read_and_write(pki):
+    calls = []
+
+    class Counted(ssl.SSLObject):
+        def read(self, len: int = 1024, buffer: Any = None) -> Any:
+            calls.append("read")
+            return super().read(len, buffer)
+
+        def write(self, data: Any) -> int:
+            calls.append("write")
+            return super().write(data)
+
+    client = nss_client(pki)
+    client.sslobject_class = Counted
+    ours, theirs, move = bio_pair(pki, client)
+    assert type(ours) is Counted
+    ours.write(b"ping")
+    move()
+    theirs.write(theirs.read(4))
+    move()
+    assert ours.read(4) == b"ping"
+    assert calls == ["write", "read"]
+
+
 def test_injection_survives_contexts_made_before_it(pki):
     before = ssl.create_default_context()
     tls_nss.inject_into_ssl()

@@ -484,6 +484,13 @@ class BIOEngine(_Engine):
         setattr(self, "read", functools.partial(tls.bio_read, *pumped))
         setattr(self, "write", functools.partial(tls.bio_write, *pumped))
         setattr(self, "do_handshake", functools.partial(tls.bio_do_handshake, *pumped))
+        # ssl.SSLObject's read() and write() only pass their arguments on,
+        # for every record: the object's own attributes, in front of them,
+        # are these, which take the same. Not where a subclass has its own.
+        owner = self.owner
+        if (owner is not None and type(owner).read is ssl.SSLObject.read
+                and type(owner).write is ssl.SSLObject.write):
+            owner.read, owner.write = self.read, self.write
 
     def _read_hello(self) -> None:
         """Takes the ClientHello from the incoming BIO, runs sni_callback,
