@@ -559,56 +559,51 @@ sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
     return target != Py_None ? PyLong_FromSsize_t(got) : result;
 }
 
-/* ssl_write(owner, on_error, data): _ssl's write(). */
-static PyObject *
-sock_ssl_write(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
+/* ssl_write() and ssl_sendall(): `data` by the SSLSocket's timeout, some
+ * of it, or all of it by one deadline (as _ssl's write() sends all it is
+ * given). The count sent, or -1 with the ssl module's exception set. */
+static Py_ssize_t
+ssl_send(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs, const char *name,
+         PRBool all)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     Py_ssize_t sent = -1;
     Py_buffer view;
 
-    if (tls_nss_check_arg_count(nargs, 3, 3, "ssl_write") < 0 ||
+    if (tls_nss_check_arg_count(nargs, 3, 3, name) < 0 ||
         PyObject_GetBuffer(args[2], &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (follow_owner_timeout(self, st, args[0]) == 0 &&
-        check_connection(st, self, "send") == 0) {
+        return -1;
+    if (follow_owner_timeout(self, st, args[0]) == 0) {
         socket_call call = tls_nss_socket_call(CALL_SEND, "sending to", self->timeout);
-        sent = view.len > 0 ? send_some(self, &call, view.buf, view.len) : 0;
+        if (all)
+            sent = send_all(st, self, &call, &view) < 0 ? -1 : view.len;
+        else if (check_connection(st, self, "send") == 0)
+            sent = view.len > 0 ? send_some(self, &call, view.buf, view.len) : 0;
     }
     PyBuffer_Release(&view);
     if (sent < 0) {
-        /* Only reads answer None (EOF). */
         Py_XDECREF(tls_nss_translate_pending(args[1]));
-        if (!PyErr_Occurred())
-            return PyLong_FromLong(0);
-        return NULL;
+        if (!PyErr_Occurred()) /* on_error answers None (EOF) for reads only */
+            PyErr_Format(PyExc_SystemError, "%s: on_error answered None", name);
+        return -1;
     }
-    return PyLong_FromSsize_t(sent);
+    return sent;
 }
 
-/* ssl_sendall(owner, on_error, data): SSLSocket.sendall() in one call, as
- * _ssl's write() sends all it is given, by one deadline. */
+/* ssl_write(owner, on_error, data): _ssl's write(). */
+static PyObject *
+sock_ssl_write(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t sent = ssl_send(self, args, nargs, "ssl_write", PR_FALSE);
+    return sent < 0 ? NULL : PyLong_FromSsize_t(sent);
+}
+
+/* ssl_sendall(owner, on_error, data): SSLSocket.sendall() in one call. */
 static PyObject *
 sock_ssl_sendall(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
-    int sent = -1;
-    Py_buffer view;
-
-    if (tls_nss_check_arg_count(nargs, 3, 3, "ssl_sendall") < 0 ||
-        PyObject_GetBuffer(args[2], &view, PyBUF_SIMPLE) < 0)
+    if (ssl_send(self, args, nargs, "ssl_sendall", PR_TRUE) < 0)
         return NULL;
-    if (follow_owner_timeout(self, st, args[0]) == 0) {
-        socket_call call = tls_nss_socket_call(CALL_SEND, "sending to", self->timeout);
-        sent = send_all(st, self, &call, &view);
-    }
-    PyBuffer_Release(&view);
-    if (sent < 0) {
-        Py_XDECREF(tls_nss_translate_pending(args[1]));
-        if (!PyErr_Occurred()) /* only reads answer None (EOF) */
-            PyErr_SetString(PyExc_SystemError, "ssl_sendall: on_error answered None");
-        return NULL;
-    }
     Py_RETURN_NONE;
 }
 
