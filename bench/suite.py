@@ -1,6 +1,7 @@
 """The benchmark suite: tls_nss beside the ssl module, on loopback.
 
     PYTHONPATH=<site-packages with tls_nss> python3 bench/suite.py [--out DIR] [--quick]
+        [--case TEXT ...]
 
 Each case runs both implementations in turn (tls_nss, ssl, tls_nss, ...),
 ROUNDS times, against a server of the same implementation in a process of
