@@ -864,6 +864,32 @@ def test_sni_callback_alert_and_no_name(pki):
     assert names == ["unknown.test", None]
 
 
+def test_a_server_with_sni_callback_may_send_first(pki):
+    """With sni_callback and no handshake on connect, NSS starts in the
+    server's first call, here sendall(), then recv_into() goes on."""
+    front = nss_server(pki)
+    seen: list[Any] = []
+    front.sni_callback = lambda sslsocket, name, context: seen.append(name)
+    listener = socket.create_server(("127.0.0.1", 0))
+    got = bytearray(4)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(TIMEOUT)
+        with front.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
+            tls.sendall(b"first")
+            tls.recv_into(got)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with connect(openssl_client(pki), listener.getsockname()[1]) as tls:
+        assert tls.recv(5) == b"first"
+        tls.sendall(b"then")
+        thread.join(TIMEOUT)
+    listener.close()
+    assert seen == ["localhost"] and got == b"then"
+
+
 def test_sni_callback_under_asyncio(pki):
     import asyncio
 
