@@ -17,6 +17,7 @@
 #include "socket.h"
 
 #include <math.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /* How long the main thread waits before it looks for signals. */
@@ -155,6 +156,14 @@ first_record_send(PRFileDesc *fd, const void *buf, PRInt32 amount, PRIntn flags,
                   PRIntervalTime timeout)
 {
     tls_nss_conn *conn = (tls_nss_conn *)fd->secret;
+#ifdef MSG_DONTWAIT
+    /* Under ssl.SSLSocket the descriptor shares its file description with
+     * the program's socket, which a blocking SSLSocket (timeout None) puts
+     * in blocking mode; a send must still never wait in the kernel, where
+     * neither a deadline nor a signal reaches it. NSPR hands the flags to
+     * send(2). (A blocking recv ends with EINTR, so reads need nothing.) */
+    flags |= MSG_DONTWAIT;
+#endif
     PRInt32 sent = fd->lower->methods->send(fd->lower, buf, amount, flags, timeout);
 
     if (sent > 0 && conn != NULL)

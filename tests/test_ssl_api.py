@@ -490,9 +490,14 @@ def test_sendall_to_a_peer_that_never_reads_times_out_as_a_whole(pki):
     server.join()
 
 
-def test_a_signal_handlers_exception_ends_a_blocked_read(pki):
-    """recv() waits without the GIL; a signal wakes it, and what the
-    handler raises comes out as it is, not dressed as a TLS failure."""
+@pytest.mark.parametrize("blocking", [False, True])
+@pytest.mark.parametrize("call", ["recv", "sendall"])
+def test_a_signal_handlers_exception_ends_a_blocked_call(pki, call, blocking):
+    """recv() and sendall() wait without the GIL; a signal wakes them, and
+    what the handler raises comes out as it is, not dressed as a TLS
+    failure. Also on a blocking SSLSocket (timeout None), whose descriptor,
+    shared with NSS's, is then in blocking mode: a send never waits in the
+    kernel, where no signal would end it (the peer here never reads)."""
     import signal
 
     class Interrupted(Exception):
@@ -504,12 +509,14 @@ def test_a_signal_handlers_exception_ends_a_blocked_read(pki):
     done = threading.Event()
     server = PairServer(nss_server(pki), lambda tls: done.wait(TIMEOUT))
     tls = connect(nss_client(pki), server.port)
+    if blocking:
+        tls.settimeout(None)
     previous = signal.signal(signal.SIGALRM, interrupt)
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.3)
         started = time.monotonic()
         with pytest.raises(Interrupted) as raised:
-            tls.recv(10)
+            tls.recv(10) if call == "recv" else tls.sendall(b"x" * (64 << 20))
         assert time.monotonic() - started < 5
         assert raised.value.__cause__ is None
     finally:
