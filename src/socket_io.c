@@ -161,7 +161,7 @@ first_record_send(PRFileDesc *fd, const void *buf, PRInt32 amount, PRIntn flags,
      * the program's socket, which a blocking SSLSocket (timeout None) puts
      * in blocking mode; a send must still never wait in the kernel, where
      * neither a deadline nor a signal reaches it. NSPR hands the flags to
-     * send(2). (A blocking recv ends with EINTR, so reads need nothing.) */
+     * send(2). (A read waiting there ends at a signal, with EINTR.) */
     flags |= MSG_DONTWAIT;
 #endif
     PRInt32 sent = fd->lower->methods->send(fd->lower, buf, amount, flags, timeout);
@@ -289,6 +289,14 @@ try_until_ready(tls_nss_socket *self, socket_call *call, PRBool may_wait, PRBool
         if (result >= 0)
             return result;
         *error = PR_GetError();
+        /* Under a blocking ssl.SSLSocket the descriptor is in blocking
+         * mode, and a signal ends a read waiting in the kernel (EINTR): the
+         * caller runs the handlers and, unless one raised, tries again, as
+         * Python's own socket calls do (PEP 475). */
+        if (*error == PR_PENDING_INTERRUPT_ERROR) {
+            *error = PR_WOULD_BLOCK_ERROR;
+            return -1;
+        }
         /* NSS has answered a renegotiation request with no_renegotiation
          * and goes on: the connection is the peer's to end, not ours. */
         if (*error == SSL_ERROR_RENEGOTIATION_NOT_ALLOWED && call->kind == CALL_RECV)

@@ -527,6 +527,38 @@ def test_a_signal_handlers_exception_ends_a_blocked_call(pki, call, blocking):
         server.join()
 
 
+def test_a_signal_whose_handler_returns_leaves_a_blocking_read_waiting(pki):
+    """On a blocking SSLSocket a signal interrupts the read in the kernel;
+    when its handler returns, the read goes on, as Python's socket calls
+    do (PEP 475), and returns what arrives later."""
+    import signal
+
+    handled = []
+    released = threading.Event()
+
+    def late_reply(tls: ssl.SSLSocket) -> None:
+        released.wait(TIMEOUT)
+        tls.sendall(b"late")
+        tls.recv(1)
+
+    server = PairServer(nss_server(pki), late_reply)
+    tls = connect(nss_client(pki), server.port)
+    tls.settimeout(None)
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: handled.append(signum))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        threading.Timer(0.6, released.set).start()
+        assert tls.recv(10) == b"late"
+        assert handled == [signal.SIGALRM]
+        tls.sendall(b"!")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        released.set()
+        tls.close()
+        server.join()
+
+
 def test_an_outgoing_bio_that_refuses_writes_fails_the_call(pki):
     """What NSS wrote is handed to the outgoing MemoryBIO; when the BIO
     refuses it (after write_eof()), the call fails with the BIO's own
