@@ -6,11 +6,13 @@ where the ssl module answers, its answer is the one expected."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 from peers import TIMEOUT, need, openssl_server
@@ -490,6 +492,19 @@ def test_sendall_to_a_peer_that_never_reads_times_out_as_a_whole(pki):
     server.join()
 
 
+@contextlib.contextmanager
+def alarm(handler: Callable[[int, Any], None], after: float) -> Iterator[None]:
+    """SIGALRM to ``handler`` once, ``after`` seconds on; the previous
+    handler back afterwards."""
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, after)
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.mark.parametrize("blocking", [False, True])
 @pytest.mark.parametrize("call", ["recv", "sendall"])
 def test_a_signal_handlers_exception_ends_a_blocked_call(pki, call, blocking):
@@ -498,7 +513,6 @@ def test_a_signal_handlers_exception_ends_a_blocked_call(pki, call, blocking):
     failure. Also on a blocking SSLSocket (timeout None), whose descriptor,
     shared with NSS's, is then in blocking mode: a send never waits in the
     kernel, where no signal would end it (the peer here never reads)."""
-    import signal
 
     class Interrupted(Exception):
         pass
@@ -511,17 +525,14 @@ def test_a_signal_handlers_exception_ends_a_blocked_call(pki, call, blocking):
     tls = connect(nss_client(pki), server.port)
     if blocking:
         tls.settimeout(None)
-    previous = signal.signal(signal.SIGALRM, interrupt)
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.3)
-        started = time.monotonic()
-        with pytest.raises(Interrupted) as raised:
-            tls.recv(10) if call == "recv" else tls.sendall(b"x" * (64 << 20))
+        with alarm(interrupt, 0.3):
+            started = time.monotonic()
+            with pytest.raises(Interrupted) as raised:
+                tls.recv(10) if call == "recv" else tls.sendall(b"x" * (64 << 20))
         assert time.monotonic() - started < 5
         assert raised.value.__cause__ is None
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
         done.set()
         tls.close()
         server.join()
@@ -531,8 +542,6 @@ def test_a_signal_whose_handler_returns_leaves_a_blocking_read_waiting(pki):
     """On a blocking SSLSocket a signal interrupts the read in the kernel;
     when its handler returns, the read goes on, as Python's socket calls
     do (PEP 475), and returns what arrives later."""
-    import signal
-
     handled = []
     released = threading.Event()
 
@@ -544,16 +553,13 @@ def test_a_signal_whose_handler_returns_leaves_a_blocking_read_waiting(pki):
     server = PairServer(nss_server(pki), late_reply)
     tls = connect(nss_client(pki), server.port)
     tls.settimeout(None)
-    previous = signal.signal(signal.SIGALRM, lambda signum, frame: handled.append(signum))
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
-        threading.Timer(0.6, released.set).start()
-        assert tls.recv(10) == b"late"
+        with alarm(lambda signum, frame: handled.append(signum), 0.2):
+            threading.Timer(0.6, released.set).start()
+            assert tls.recv(10) == b"late"
         assert handled == [signal.SIGALRM]
         tls.sendall(b"!")
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
         released.set()
         tls.close()
         server.join()
