@@ -60,9 +60,26 @@ raise_failure(tls_nss_buffer *self, PRErrorCode error, const char *operation)
                               operation);
 }
 
+/* Refuses a call that NSS's own PIN callback let in while another call
+ * is inside NSS (see tls_nss_conn.busy_with): it would run NSS, or change
+ * its queues, under the call in progress. */
+static int
+check_idle(tls_nss_buffer *self, const char *operation)
+{
+    if (self->tls.busy_with == NULL)
+        return 0;
+    PyErr_Format(PyExc_RuntimeError,
+                 "%s: the TLS buffer is %s %s, and NSS ran Python code (a PIN callback) "
+                 "in the middle of it; a buffer takes one call at a time",
+                 operation, self->tls.busy_with, self->tls.peer);
+    return -1;
+}
+
 static int
 check_usable(tls_nss_buffer *self, const char *operation)
 {
+    if (check_idle(self, operation) < 0)
+        return -1;
     if (self->tls.fd == NULL) {
         tls_nss_raise(tls_nss_state_of((PyObject *)self), TLS_NSS_ERROR, 0,
                       "%s: the TLS buffer is closed", operation);
@@ -91,9 +108,11 @@ read_once(tls_nss_conn *conn, void *unused, char *out, Py_ssize_t count)
     if (check_peer_speaks_tls((tls_nss_buffer *)conn, "reading from") < 0)
         return -1;
     /* A refused renegotiation leaves the connection to the peer: read on. */
+    conn->busy_with = "reading from";
     do
         got = PR_Read(conn->fd, out, (PRInt32)count);
     while (got < 0 && PR_GetError() == SSL_ERROR_RENEGOTIATION_NOT_ALLOWED);
+    conn->busy_with = NULL;
 
     if (got < 0)
         raise_failure((tls_nss_buffer *)conn, PR_GetError(), "reading from");
@@ -153,10 +172,12 @@ buffer_write(tls_nss_buffer *self, PyObject *arg)
                              "write: the TLS buffer was shut down");
     }
     if (view.len > 0) {
+        self->tls.busy_with = "writing to";
         sent = PR_Write(self->tls.fd, view.buf,
                         view.len > PR_INT32_MAX ? PR_INT32_MAX : (PRInt32)view.len);
         if (sent < 0)
             error = PR_GetError();
+        self->tls.busy_with = NULL;
     }
     PyBuffer_Release(&view);
     if (sent < 0)
@@ -174,8 +195,12 @@ buffer_do_handshake(tls_nss_buffer *self, PyObject *unused)
         Py_RETURN_NONE;
     if (check_peer_speaks_tls(self, "TLS handshake with") < 0)
         return NULL;
-    if (SSL_ForceHandshake(self->tls.fd) != SECSuccess)
-        return raise_failure(self, PR_GetError(), "TLS handshake with");
+    self->tls.busy_with = "in a TLS handshake with";
+    SECStatus done = SSL_ForceHandshake(self->tls.fd);
+    PRErrorCode error = done == SECSuccess ? 0 : PR_GetError();
+    self->tls.busy_with = NULL;
+    if (done != SECSuccess)
+        return raise_failure(self, error, "TLS handshake with");
     self->tls.handshake_done = PR_TRUE;
     Py_RETURN_NONE;
 }
@@ -186,8 +211,12 @@ buffer_shutdown(tls_nss_buffer *self, PyObject *unused)
     if (check_usable(self, "shutdown") < 0)
         return NULL;
     if (!self->tls.close_notify_sent) {
-        if (PR_Shutdown(self->tls.fd, PR_SHUTDOWN_SEND) != PR_SUCCESS)
-            return raise_failure(self, PR_GetError(), "sending close_notify to");
+        self->tls.busy_with = "sending close_notify to";
+        PRStatus sent = PR_Shutdown(self->tls.fd, PR_SHUTDOWN_SEND);
+        PRErrorCode error = sent == PR_SUCCESS ? 0 : PR_GetError();
+        self->tls.busy_with = NULL;
+        if (sent != PR_SUCCESS)
+            return raise_failure(self, error, "sending close_notify to");
         self->tls.close_notify_sent = PR_TRUE;
     }
     /* As with a socket's close(force=False): the shutdown is complete
@@ -208,7 +237,8 @@ buffer_process_incoming(tls_nss_buffer *self, PyObject *arg)
 {
     Py_buffer view;
 
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+    if (check_idle(self, "process_incoming") < 0 ||
+        PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     size_t waiting = tls_nss_memio_incoming_length(self->io);
     if (view.len == 0) {
@@ -247,6 +277,8 @@ buffer_process_outgoing(tls_nss_buffer *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "process_outgoing() amount must not be negative");
         return NULL;
     }
+    if (check_idle(self, "process_outgoing") < 0)
+        return NULL;
     size_t queued = tls_nss_memio_outgoing_length(self->io);
     if ((size_t)amount > queued)
         amount = (Py_ssize_t)queued;
@@ -433,9 +465,11 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
     PRInt32 got = 0;
     PRErrorCode error = 0;
     if (amount > 0 && !self->tls.close_notify_received) {
+        self->tls.busy_with = "reading from";
         do
             got = PR_Read(self->tls.fd, out, amount > PR_INT32_MAX ? PR_INT32_MAX : (PRInt32)amount);
         while (got < 0 && (error = PR_GetError()) == SSL_ERROR_RENEGOTIATION_NOT_ALLOWED);
+        self->tls.busy_with = NULL;
         if (got == 0 && !self->tls.close_notify_received) {
             tls_nss_conn_raise_ragged_eof(&self->tls, "reading from");
             got = -1;
@@ -493,10 +527,12 @@ buffer_bio_write(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
         return NULL;
     PRInt32 sent = 0;
     PRErrorCode error = 0;
+    self->tls.busy_with = "writing to";
     if (view.len > 0 && (sent = PR_Write(self->tls.fd, view.buf,
                                          view.len > PR_INT32_MAX ? PR_INT32_MAX
                                                                  : (PRInt32)view.len)) < 0)
         error = PR_GetError();
+    self->tls.busy_with = NULL;
     PyBuffer_Release(&view);
     if (bio_send_out(self, st, args[1]) < 0)
         return NULL;
@@ -521,10 +557,12 @@ buffer_bio_do_handshake(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     PRErrorCode error = 0;
     if (!self->tls.handshake_done) {
+        self->tls.busy_with = "in a TLS handshake with";
         if (self->tls.not_tls || SSL_ForceHandshake(self->tls.fd) != SECSuccess)
             error = self->tls.not_tls ? 0 : PR_GetError();
         else
             self->tls.handshake_done = PR_TRUE;
+        self->tls.busy_with = NULL;
     }
     if (bio_send_out(self, st, args[1]) < 0)
         return NULL;

@@ -63,11 +63,14 @@ class SoftToken:
         return self._run("pkcs11-tool", "--module", str(self.module), "--token-label",
                          self.label, "--login", "--pin", PIN, *args)
 
-    def generate_key(self, label: str, cka_id: str, key_type: str = "EC:prime256v1"):
+    def generate_key(self, label: str, cka_id: str, key_type: str = "EC:prime256v1",
+                     always_authenticate: bool = False):
         """A key pair made inside the token (sensitive, never extractable);
-        returns its public key."""
+        returns its public key. With ``always_authenticate``, each use of
+        the private key needs the PIN again (CKA_ALWAYS_AUTHENTICATE)."""
+        extra = ("--always-auth",) if always_authenticate else ()
         listing = self._tool("--keypairgen", "--key-type", key_type, "--id", cka_id,
-                             "--label", label)
+                             "--label", label, *extra)
         assert "never extractable" in listing and "sensitive" in listing, listing
         der = self.directory / f"{label}.pub.der"
         self._tool("--read-object", "--type", "pubkey", "--id", cka_id, "-o", str(der))

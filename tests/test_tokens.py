@@ -441,6 +441,28 @@ def test_a_client_key_in_a_token_survives_a_logout(token, pki, pin_from):
     assert result["pin_calls"] == ([[TOKEN, False]] if pins else [])
 
 
+def test_a_buffer_refuses_calls_from_a_pin_callback_inside_its_handshake(pki, tmp_path):
+    """A key that wants its PIN for every signature, and a kept PIN that
+    turned wrong: NSS asks the PIN callback from inside the server buffer's
+    handshake. Buffers run NSS without its socket locks, one call at a
+    time; the callback's calls into the same buffer, from its thread or
+    another, are refused, and the handshake completes."""
+    hsm = SoftToken(tmp_path)
+    public_key = hsm.generate_key("always", "20", always_authenticate=True)
+    assert "always authenticate" in hsm.private_key_attributes("20")
+    hsm.add_certificate(pki.ca.issue("localhost", public_key=public_key).cert_der,
+                        "always", "20")
+    result = run(hsm, "reentry", pki=str(pki.root), token_name=TOKEN, pin=PIN, new_pin="7654",
+                 chains=[chain({"id": f"{TOKEN}:always"})])
+    assert "SEC_ERROR_TOKEN_NOT_LOGGED_IN" in result["kept_pin_refused"], result
+    assert result["served"] == "hello", result
+    attempts = result["attempts"]
+    assert set(attempts) == {"process_incoming", "do_handshake", "write from another thread"}
+    for label, outcome in attempts.items():
+        assert outcome.startswith("RuntimeError: "), (label, outcome)
+        assert "in a TLS handshake with" in outcome and "PIN callback" in outcome, outcome
+
+
 def test_a_uri_pin_logs_in_again_after_a_logout(token, pki):
     result = run(token, "serve", pki=str(pki.root), peers=["ours", "gnutls"],
                  chains=[chain({"id": uri(token=TOKEN, object="server", type="cert",

@@ -12,6 +12,9 @@ parameters a JSON object in the second:
     client    our client, certificate from the token, against
               `openssl s_server -Verify 1`
     trust     our client with a trust store from an id, against openssl
+    reentry   TLS buffers in memory, the server's key asking for its PIN in
+              every handshake; the PIN callback tries to call into the
+              server's buffer meanwhile, from its own thread and another
 
 Certificates, keys and trust stores are given as {"id": ...} (from_id),
 {"file": ...} (from_file) or null.
@@ -296,8 +299,78 @@ def ssl_serve(params: dict[str, Any]) -> dict[str, Any]:
     return {"peer": outcome, "served": served}
 
 
+def _buffer_handshake(client_ctx: Any, server_ctx: Any, on_server: Any) -> str:
+    """A handshake and 5 bytes between two buffers; what the server read,
+    or the error. `on_server` receives the server's buffer first."""
+    client_buffer = client_ctx.create_buffer(server_hostname="localhost")
+    server_buffer = server_ctx.create_buffer()
+    on_server(server_buffer)
+    try:
+        for _ in range(6):
+            for side in (client_buffer, server_buffer):
+                try:
+                    side.do_handshake()
+                except tls.WantReadError:
+                    pass
+            for source, target in ((client_buffer, server_buffer),
+                                   (server_buffer, client_buffer)):
+                data = source.process_outgoing(source.outgoing_bytes_buffered())
+                if data:
+                    target.process_incoming(data)
+        client_buffer.write(b"hello")
+        server_buffer.process_incoming(
+            client_buffer.process_outgoing(client_buffer.outgoing_bytes_buffered()))
+        return server_buffer.read(5).decode()
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        return f"{type(e).__name__}: {e}"
+
+
+def reentry(params: dict[str, Any]) -> dict[str, Any]:
+    """The key wants its PIN for each use (CKA_ALWAYS_AUTHENTICATE). Once
+    the PIN kept from the context's making turns wrong, NSS asks the PIN
+    callback from inside the server's next handshake: the one place Python
+    runs inside an NSS call on a buffer. The callback then calls into that
+    buffer, from its own thread and from another."""
+    import threading
+
+    pin = [params["pin"]]
+    watched: list[Any] = []
+    attempts: dict[str, str] = {}
+
+    def attempt(label: str, call: Any) -> None:
+        try:
+            call()
+            attempts[label] = "accepted"
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            attempts[label] = f"{type(e).__name__}: {e}"
+
+    def callback(token: str, retry: bool) -> str:
+        if watched:
+            buffer = watched[0]
+            attempt("process_incoming", lambda: buffer.process_incoming(b"\x16"))
+            attempt("do_handshake", buffer.do_handshake)
+            other = threading.Thread(target=attempt,
+                                     args=("write from another thread",
+                                           lambda: buffer.write(b"x")), daemon=True)
+            other.start()
+            other.join(30)
+            if other.is_alive():
+                attempts["write from another thread"] = "still blocked after 30 s"
+        return pin[0]
+
+    tls.set_pin_callback(callback)
+    server_ctx = _server_context(params)
+    client_ctx = tls.NSS_IMPLEMENTATION.client_context(tls.TLSClientConfiguration(
+        trust_store=tls.TrustStore.from_file(Files(params["pki"]).path("ca.pem"))))
+    _change_pin(params["token_name"], params["pin"], params["new_pin"])
+    pin[0] = params["new_pin"]
+    refused = _buffer_handshake(client_ctx, server_ctx, lambda buffer: None)
+    served = _buffer_handshake(client_ctx, server_ctx, watched.append)
+    return {"kept_pin_refused": refused, "served": served, "attempts": attempts}
+
+
 SCENARIOS = {"context": context, "serve": serve, "client": client, "trust": trust,
-             "ssl-serve": ssl_serve}
+             "ssl-serve": ssl_serve, "reentry": reentry}
 
 if __name__ == "__main__":
     scenario, raw = sys.argv[1], sys.argv[2]
