@@ -27,7 +27,8 @@ import sys
 from typing import Any
 
 import tls_nss as tls
-from peers import ThreadedServer, echo_once, need, openssl_server, run_client
+from peers import (ThreadedServer, echo_once, handshake_buffers, need, openssl_server,
+                   run_client)
 
 
 class Files:
@@ -306,17 +307,7 @@ def _buffer_handshake(client_ctx: Any, server_ctx: Any, on_server: Any) -> str:
     server_buffer = server_ctx.create_buffer()
     on_server(server_buffer)
     try:
-        for _ in range(6):
-            for side in (client_buffer, server_buffer):
-                try:
-                    side.do_handshake()
-                except tls.WantReadError:
-                    pass
-            for source, target in ((client_buffer, server_buffer),
-                                   (server_buffer, client_buffer)):
-                data = source.process_outgoing(source.outgoing_bytes_buffered())
-                if data:
-                    target.process_incoming(data)
+        handshake_buffers(client_buffer, server_buffer)
         client_buffer.write(b"hello")
         server_buffer.process_incoming(
             client_buffer.process_outgoing(client_buffer.outgoing_bytes_buffered()))
