@@ -38,16 +38,6 @@ tls_nss_buffer_new(tls_nss_context *ctx, PyObject *owner, const char *hostname)
     self->io = tls_nss_memio_of(layer);
     if (tls_nss_conn_import(st, &self->tls, layer, ctx->is_server) < 0)
         goto fail;
-    /* One call at a time (check_usable) leaves NSS's socket locks nothing
-     * to guard, and with hundreds of connections their cold cache lines
-     * cost: 512 connections of asyncio echo took 8 to 12% less server CPU
-     * per request without them. */
-    if (SSL_OptionSet(self->tls.fd, SSL_NO_LOCKS, PR_TRUE) != SECSuccess) {
-        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(),
-                      "turning off NSS's socket locks for a TLS buffer");
-        goto fail;
-    }
-    self->tls.unlocked = PR_TRUE;
     return (PyObject *)self;
 
 fail:

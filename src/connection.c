@@ -98,9 +98,7 @@ choose_name_group(PRFileDesc *fd, const SECItem *names, PRUint32 count, void *ar
                 continue;
             if (g == 0)
                 return (PRInt32)i; /* the connection has group 0 already */
-            /* ReconfigFD copies the model's options, its locks with them. */
             if (SSL_ReconfigFD(ctx->groups.items[g].model, fd) == NULL ||
-                (conn->unlocked && SSL_OptionSet(fd, SSL_NO_LOCKS, PR_TRUE) != SECSuccess) ||
                 install_hooks(conn, fd, PR_TRUE) != SECSuccess ||
                 tls_nss_conn_restore_client_groups(conn, fd) != SECSuccess)
                 return SSL_SNI_SEND_ALERT;

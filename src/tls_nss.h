@@ -659,12 +659,11 @@ typedef struct {
      * reads before the descriptor's. */
     unsigned char *prefix;
     size_t prefix_length, prefix_read;
-    /* Buffers: NSS's socket locks are off (SSL_NO_LOCKS). A buffer is
-     * driven with the GIL held, so nothing else runs during an NSS call
-     * unless NSS itself runs Python (a PIN callback during a handshake);
-     * `busy_with` names the call under way then, and the buffer refuses
-     * any other call that would drive NSS or its queues meanwhile. */
-    PRBool unlocked;
+    /* Buffers: a buffer is driven with the GIL held, so nothing else runs
+     * during an NSS call unless NSS itself runs Python (a PIN callback
+     * during a handshake); `busy_with` names the call under way then, and
+     * the buffer refuses any other call that would drive NSS or its
+     * queues meanwhile. */
     const char *busy_with;
 } tls_nss_conn;
 
