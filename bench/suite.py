@@ -710,6 +710,10 @@ def main() -> int:
         # handshakes (NSS's ECDSA signature) falls, the per-request cost stays.
         ("asyncio request/response, 64 long connections", "asyncio",
          lambda i: asyncio_echo(i, files, connections=64, requests=n(32000)), WITH_LAYER),
+        # Many connections at once: what each record costs when a
+        # connection's state is no longer in the CPU's caches.
+        ("asyncio request/response, 512 connections", "asyncio",
+         lambda i: asyncio_echo(i, files, connections=512, requests=n(51200)), WITH_LAYER),
         ("asyncio fresh connections", "asyncio",
          lambda i: asyncio_echo(i, files, handshakes=n(150)), WITH_LAYER),
         ("asyncio bulk, 64 KiB writes", "asyncio",

@@ -1,9 +1,10 @@
 /* TLS buffers: TLS over an in-memory NSPR I/O layer (memio.c), for callers
  * that move the ciphertext themselves (asynchronous frameworks).
  *
- * SSL is imported on top of the layer from the context's model, exactly
- * as for sockets. Nothing here blocks, so calls keep the GIL, which also
- * keeps the queues consistent between the caller and NSS. */
+ * SSL is imported on top of the layer from the context's model, as for
+ * sockets, but without NSS's socket locks (context.c). Nothing here
+ * blocks, so calls keep the GIL, which also keeps the queues consistent
+ * between the caller and NSS. */
 #include "config.h"
 #include "tls_nss.h"
 
@@ -36,6 +37,7 @@ tls_nss_buffer_new(tls_nss_context *ctx, PyObject *owner, const char *hostname)
         goto fail;
     }
     self->io = tls_nss_memio_of(layer);
+    self->tls.unlocked = PR_TRUE;
     if (tls_nss_conn_import(st, &self->tls, layer, ctx->is_server) < 0)
         goto fail;
     return (PyObject *)self;
@@ -60,25 +62,10 @@ raise_failure(tls_nss_buffer *self, PRErrorCode error, const char *operation)
                               operation);
 }
 
-/* Refuses a call that NSS's own PIN callback let in while another call
- * is inside NSS (see tls_nss_conn.busy_with): it would run NSS, or change
- * its queues, under the call in progress. */
-static int
-check_idle(tls_nss_buffer *self, const char *operation)
-{
-    if (self->tls.busy_with == NULL)
-        return 0;
-    PyErr_Format(PyExc_RuntimeError,
-                 "%s: the TLS buffer is %s %s, and NSS ran Python code (a PIN callback) "
-                 "in the middle of it; a buffer takes one call at a time",
-                 operation, self->tls.busy_with, self->tls.peer);
-    return -1;
-}
-
 static int
 check_usable(tls_nss_buffer *self, const char *operation)
 {
-    if (check_idle(self, operation) < 0)
+    if (tls_nss_conn_check_idle(&self->tls, operation) < 0)
         return -1;
     if (self->tls.fd == NULL) {
         tls_nss_raise(tls_nss_state_of((PyObject *)self), TLS_NSS_ERROR, 0,
@@ -237,7 +224,7 @@ buffer_process_incoming(tls_nss_buffer *self, PyObject *arg)
 {
     Py_buffer view;
 
-    if (check_idle(self, "process_incoming") < 0 ||
+    if (tls_nss_conn_check_idle(&self->tls, "process_incoming") < 0 ||
         PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     size_t waiting = tls_nss_memio_incoming_length(self->io);
@@ -277,7 +264,7 @@ buffer_process_outgoing(tls_nss_buffer *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "process_outgoing() amount must not be negative");
         return NULL;
     }
-    if (check_idle(self, "process_outgoing") < 0)
+    if (tls_nss_conn_check_idle(&self->tls, "process_outgoing") < 0)
         return NULL;
     size_t queued = tls_nss_memio_outgoing_length(self->io);
     if ((size_t)amount > queued)

@@ -189,8 +189,9 @@ der_list(CERTCertList *chain)
 PyObject *
 tls_nss_conn_unverified_chain(tls_nss_conn *conn, PyObject *unused)
 {
-    if (conn->fd == NULL || !conn->handshake_done)
-        Py_RETURN_NONE;
+    int settled = tls_nss_conn_settled(conn, "get_unverified_chain");
+    if (settled <= 0)
+        return settled < 0 ? NULL : Py_NewRef(Py_None);
     CERTCertList *chain = SSL_PeerCertificateChain(conn->fd);
     if (chain == NULL)
         Py_RETURN_NONE;

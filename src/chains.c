@@ -198,7 +198,7 @@ same_names(CERTCertificate *a, CERTCertificate *b)
 }
 
 static int
-add_server_cert(tls_nss_state *st, tls_nss_name_groups *groups, PRFileDesc *model,
+add_server_cert(tls_nss_state *st, tls_nss_name_groups *groups, Py_ssize_t g,
                 const tls_nss_chain *chain, Py_ssize_t index)
 {
     SSLExtraServerCertData extra;
@@ -214,13 +214,13 @@ add_server_cert(tls_nss_state *st, tls_nss_name_groups *groups, PRFileDesc *mode
     extra.certChain = chain->list;
     extra.stapledOCSPResponses = chain->ocsp;
     /* NSS keeps its own copies of all four. */
-    if (SSL_ConfigServerCert(model, chain->cert, chain->key, &extra, sizeof(extra)) !=
-        SECSuccess) {
+    if (SSL_ConfigServerCert(groups->items[g].model, chain->cert, chain->key, &extra,
+                             sizeof(extra)) != SECSuccess) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, PR_GetError(),
                       "configuring server certificate chain %zd", index + 1);
         return -1;
     }
-    if (tls_nss_token_keys_add(groups, model, chain, extra.authType) < 0) {
+    if (tls_nss_token_keys_add(groups, g, chain, extra.authType) < 0) {
         PyErr_NoMemory();
         return -1;
     }
@@ -287,7 +287,7 @@ complete_group0(tls_nss_state *st, tls_nss_name_groups *groups, const firsts_by_
 {
     for (int type = 0; type < KEY_TYPES; type++) {
         if (firsts->chain[type].cert != NULL && !firsts->in_group0[type] &&
-            add_server_cert(st, groups, groups->items[0].model, &firsts->chain[type],
+            add_server_cert(st, groups, 0, &firsts->chain[type],
                             firsts->index[type]) < 0)
             return -1;
     }
@@ -331,7 +331,7 @@ tls_nss_configure_server_chains(tls_nss_state *st, PRFileDesc *base, PyObject *s
             goto done;
         }
         Py_ssize_t g = group_for(st, groups, base, chain.cert);
-        if (g < 0 || add_server_cert(st, groups, groups->items[g].model, &chain, i) < 0) {
+        if (g < 0 || add_server_cert(st, groups, g, &chain, i) < 0) {
             tls_nss_chain_free(&chain);
             goto done;
         }
@@ -355,6 +355,8 @@ tls_nss_name_groups_free(tls_nss_name_groups *groups)
 {
     for (Py_ssize_t g = 0; g < groups->count; g++) {
         PR_Close(groups->items[g].model);
+        if (groups->items[g].unlocked_model != NULL)
+            PR_Close(groups->items[g].unlocked_model);
         CERT_DestroyCertificate(groups->items[g].leaf);
     }
     PyMem_Free(groups->items);

@@ -98,7 +98,9 @@ choose_name_group(PRFileDesc *fd, const SECItem *names, PRUint32 count, void *ar
                 continue;
             if (g == 0)
                 return (PRInt32)i; /* the connection has group 0 already */
-            if (SSL_ReconfigFD(ctx->groups.items[g].model, fd) == NULL ||
+            const tls_nss_name_group *group = &ctx->groups.items[g];
+            if (SSL_ReconfigFD(conn->unlocked ? group->unlocked_model : group->model, fd) ==
+                    NULL ||
                 install_hooks(conn, fd, PR_TRUE) != SECSuccess ||
                 tls_nss_conn_restore_client_groups(conn, fd) != SECSuccess)
                 return SSL_SNI_SEND_ALERT;
@@ -119,7 +121,8 @@ tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,
         tls_nss_raise(st, TLS_NSS_ERROR, error, "starting TLS with %s", conn->peer);
         return -1;
     }
-    if ((conn->check.hostname != NULL && SSL_SetURL(conn->fd, conn->check.hostname) != SECSuccess) ||
+    if ((conn->unlocked && SSL_OptionSet(conn->fd, SSL_NO_LOCKS, PR_TRUE) != SECSuccess) ||
+        (conn->check.hostname != NULL && SSL_SetURL(conn->fd, conn->check.hostname) != SECSuccess) ||
         install_hooks(conn, conn->fd, as_server) != SECSuccess) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "setting up TLS with %s", conn->peer);
         return -1;
@@ -264,11 +267,14 @@ tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once, void *arg)
 
 /* ---- what was negotiated ---- */
 
+/* 1 with `info` filled in, 0 before the handshake is done, -1 with an
+ * exception set. */
 static int
-channel_info(const tls_nss_conn *conn, SSLChannelInfo *info)
+channel_info(const tls_nss_conn *conn, SSLChannelInfo *info, const char *operation)
 {
-    if (conn->fd == NULL || !conn->handshake_done)
-        return 0;
+    int settled = tls_nss_conn_settled(conn, operation);
+    if (settled <= 0)
+        return settled;
     if (SSL_GetChannelInfo(conn->fd, info, sizeof(*info)) != SECSuccess)
         return 0;
     return info->length >= offsetof(SSLChannelInfo, cipherSuite) + sizeof(info->cipherSuite);
@@ -294,9 +300,10 @@ conn_cipher(tls_nss_conn *conn, PyObject *unused)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)conn);
     SSLChannelInfo info;
+    int known = channel_info(conn, &info, "cipher");
 
-    if (!channel_info(conn, &info))
-        Py_RETURN_NONE;
+    if (known <= 0)
+        return known < 0 ? NULL : Py_NewRef(Py_None);
     return enum_or_value(st->cipher_suite, PyLong_FromLong(info.cipherSuite));
 }
 
@@ -307,9 +314,10 @@ conn_negotiated_protocol(tls_nss_conn *conn, PyObject *unused)
     SSLNextProtoState state;
     unsigned char buf[256];
     unsigned int len = 0;
+    int settled = tls_nss_conn_settled(conn, "negotiated_protocol");
 
-    if (conn->fd == NULL || !conn->handshake_done)
-        Py_RETURN_NONE;
+    if (settled <= 0)
+        return settled < 0 ? NULL : Py_NewRef(Py_None);
     if (SSL_GetNextProto(conn->fd, &state, buf, &len, sizeof(buf)) != SECSuccess)
         Py_RETURN_NONE;
     if ((state != SSL_NEXT_PROTO_SELECTED && state != SSL_NEXT_PROTO_NEGOTIATED) || len == 0)
@@ -323,9 +331,10 @@ conn_negotiated_tls_version(tls_nss_conn *conn, void *closure)
     tls_nss_state *st = tls_nss_state_of((PyObject *)conn);
     SSLChannelInfo info;
     const char *name;
+    int known = channel_info(conn, &info, "negotiated_tls_version");
 
-    if (!channel_info(conn, &info))
-        Py_RETURN_NONE;
+    if (known <= 0)
+        return known < 0 ? NULL : Py_NewRef(Py_None);
     /* Older versions have no TLSVersion member. */
     name = tls_nss_version_name(info.protocolVersion);
     if (name == NULL)
@@ -337,9 +346,10 @@ static PyObject *
 conn_getpeercert(tls_nss_conn *conn, PyObject *unused)
 {
     CERTCertificate *cert;
+    int settled = tls_nss_conn_settled(conn, "getpeercert");
 
-    if (conn->fd == NULL || !conn->handshake_done)
-        Py_RETURN_NONE;
+    if (settled <= 0)
+        return settled < 0 ? NULL : Py_NewRef(Py_None);
     cert = SSL_PeerCertificate(conn->fd);
     if (cert == NULL)
         Py_RETURN_NONE;
@@ -354,9 +364,11 @@ conn_negotiated_group(tls_nss_conn *conn, void *closure)
 {
     SSLChannelInfo info;
     const char *name;
+    int known = channel_info(conn, &info, "negotiated_group");
 
-    if (!channel_info(conn, &info) ||
-        info.length < offsetof(SSLChannelInfo, keaGroup) + sizeof(info.keaGroup))
+    if (known < 0)
+        return NULL;
+    if (!known || info.length < offsetof(SSLChannelInfo, keaGroup) + sizeof(info.keaGroup))
         Py_RETURN_NONE;
     name = tls_nss_group_name(info.keaGroup);
     if (name == NULL)
@@ -368,9 +380,11 @@ static PyObject *
 conn_session_reused(tls_nss_conn *conn, void *closure)
 {
     SSLChannelInfo info;
+    int known = channel_info(conn, &info, "session_reused");
 
-    if (!channel_info(conn, &info) ||
-        info.length < offsetof(SSLChannelInfo, resumed) + sizeof(info.resumed))
+    if (known < 0)
+        return NULL;
+    if (!known || info.length < offsetof(SSLChannelInfo, resumed) + sizeof(info.resumed))
         Py_RETURN_FALSE;
     return PyBool_FromLong(info.resumed);
 }
@@ -433,6 +447,8 @@ conn_dealloc(tls_nss_conn *conn)
 static PyObject *
 conn_pending(tls_nss_conn *conn, PyObject *unused)
 {
+    if (tls_nss_conn_check_idle(conn, "pending") < 0)
+        return NULL;
     return PyLong_FromLong(conn->fd == NULL ? 0 : SSL_DataPending(conn->fd));
 }
 

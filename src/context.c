@@ -5,7 +5,8 @@
  * it, so nothing is parsed or set again per connection. Making a context
  * is four steps: load the trust anchors, build the base model from the
  * settings, then load the client's chain onto it, or configure each of a
- * server's chains on a copy of it per name group. */
+ * server's chains on a copy of it per name group (and a copy of that
+ * without NSS's socket locks, for TLS buffers). */
 #include "config.h"
 #include "tls_nss.h"
 
@@ -189,6 +190,46 @@ build_base_model(tls_nss_state *st, tls_nss_context *self, const tls_nss_setting
     return base;
 }
 
+/* TLS buffers run without NSS's socket locks (SSL_NO_LOCKS). A socket may
+ * be read in one thread and written in another, and the locks keep the two
+ * apart; a buffer takes one call at a time (tls_nss_conn_check_idle), so
+ * there they guard nothing, and with hundreds of connections their cold
+ * cache lines cost: sealing a record on one buffer and opening it on
+ * another took 26 mutex locks, 20 of them the sockets' own.
+ *
+ * A buffer is imported from the context's model, locks and all, and turns
+ * them off itself: NSS 3.87 still asks its monitors whether they are held
+ * when its locks are off, so a socket made without them (imported from an
+ * unlocked model) crashes on its first alert. But SNI's SSL_ReconfigFD
+ * copies a model's options onto the connection, and NSS 3.123 frees a
+ * socket's locks when they are turned off, so a buffer switched to a
+ * locked model would take locks it no longer has. Hence each name group a
+ * buffer can switch to also has a model without the locks. */
+static PRFileDesc *
+unlocked_copy(tls_nss_state *st, PRFileDesc *model)
+{
+    PRFileDesc *copy = tls_nss_new_model(st, model);
+
+    if (copy != NULL && SSL_OptionSet(copy, SSL_NO_LOCKS, PR_TRUE) != SECSuccess) {
+        tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(),
+                      "copying a model without NSS's socket locks, for TLS buffers");
+        PR_Close(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+static int
+add_unlocked_models(tls_nss_state *st, tls_nss_name_groups *groups)
+{
+    for (Py_ssize_t g = 1; g < groups->count; g++) {
+        if ((groups->items[g].unlocked_model = unlocked_copy(st, groups->items[g].model)) ==
+            NULL)
+            return -1;
+    }
+    return 0;
+}
+
 /* A client offers at most one chain, handed to NSS by the client auth
  * hook when a server asks. */
 static int
@@ -301,7 +342,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         int rv = tls_nss_configure_server_chains(st, base, chains, pin_callback, &self->pins,
                                                  policy, &self->groups);
         PR_Close(base); /* each group's model is a copy */
-        if (rv < 0)
+        if (rv < 0 || add_unlocked_models(st, &self->groups) < 0)
             goto fail;
         self->model = self->groups.items[0].model;
     }

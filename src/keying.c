@@ -13,12 +13,16 @@
 static const char channel_binding_label[] = "EXPORTER-Channel-Binding";
 
 /* The negotiated version and extended master secret use, or -1 with
- * ValueError set if the handshake is not done. */
+ * ValueError set if the handshake is not done (RuntimeError if a call is
+ * inside NSS). */
 static int
 finished_channel(tls_nss_conn *conn, SSLChannelInfo *info, const char *what)
 {
-    if (conn->fd != NULL && conn->handshake_done &&
-        SSL_GetChannelInfo(conn->fd, info, sizeof(*info)) == SECSuccess &&
+    int settled = tls_nss_conn_settled(conn, what);
+
+    if (settled < 0)
+        return -1;
+    if (settled && SSL_GetChannelInfo(conn->fd, info, sizeof(*info)) == SECSuccess &&
         info->length >= offsetof(SSLChannelInfo, extendedMasterSecretUsed) +
                             sizeof(info->extendedMasterSecretUsed))
         return 0;
@@ -88,8 +92,9 @@ tls_nss_conn_channel_binding(tls_nss_conn *conn, PyObject *args, PyObject *kwarg
         return PyErr_Format(PyExc_ValueError,
                             "unsupported channel binding type '%s': use 'tls-exporter'",
                             cb_type);
-    if (conn->fd == NULL || !conn->handshake_done)
-        Py_RETURN_NONE;
+    int settled = tls_nss_conn_settled(conn, "get_channel_binding");
+    if (settled <= 0)
+        return settled < 0 ? NULL : Py_NewRef(Py_None);
     if (finished_channel(conn, &info, "get_channel_binding()") < 0)
         return NULL;
     if (strcmp(cb_type, "tls-unique") == 0) {

@@ -533,6 +533,9 @@ int tls_nss_chain_load(tls_nss_state *st, PyObject *source, tls_nss_pin_source *
  * client's signature algorithms. */
 typedef struct {
     PRFileDesc *model;
+    /* The same without NSS's socket locks, for SNI to switch a TLS buffer
+     * to (context.c); NULL for group 0, which no connection switches to. */
+    PRFileDesc *unlocked_model;
     CERTCertificate *leaf; /* the group's first leaf, for SNI matching */
 } tls_nss_name_group;
 
@@ -540,7 +543,7 @@ typedef struct {
  * it takes to find the key again and configure it afresh, should the token
  * forget its login (PKCS#11 then invalidates the key's handle). */
 typedef struct {
-    PRFileDesc *model; /* borrowed: one of the groups' */
+    Py_ssize_t group; /* configured on this group's models */
     CERTCertificate *cert;
     SECKEYPrivateKey *key;
     CERTCertificateList *list;
@@ -558,9 +561,9 @@ typedef struct {
 
 /* ---- token_keys.c ---- */
 
-/* Keeps what configuring `chain` on `model` took, if its key is in a
+/* Keeps what configuring `chain` on group `g` took, if its key is in a
  * token; -1 with MemoryError. */
-int tls_nss_token_keys_add(tls_nss_name_groups *groups, PRFileDesc *model,
+int tls_nss_token_keys_add(tls_nss_name_groups *groups, Py_ssize_t g,
                            const tls_nss_chain *chain, SSLAuthType auth);
 void tls_nss_token_keys_free(tls_nss_name_groups *groups);
 /* Before a server connection is made: each key its token no longer knows
@@ -662,10 +665,38 @@ typedef struct {
     /* Buffers: a buffer is driven with the GIL held, so nothing else runs
      * during an NSS call unless NSS itself runs Python (a PIN callback
      * during a handshake); `busy_with` names the call under way then, and
-     * the buffer refuses any other call that would drive NSS or its
-     * queues meanwhile. */
+     * the buffer refuses any other call into NSS or its queues meanwhile
+     * (tls_nss_conn_check_idle). With that, NSS's socket locks have
+     * nothing left to guard, and a buffer is `unlocked` (context.c). */
     const char *busy_with;
+    PRBool unlocked;
 } tls_nss_conn;
+
+/* 0 if no call on `conn` is inside NSS; else -1 with RuntimeError: NSS
+ * ran Python (a PIN callback) in the middle of `busy_with`, and `operation`
+ * would run NSS under it. Sockets are never busy in this sense. */
+static inline int
+tls_nss_conn_check_idle(const tls_nss_conn *conn, const char *operation)
+{
+    if (conn->busy_with == NULL)
+        return 0;
+    PyErr_Format(PyExc_RuntimeError,
+                 "%s: the TLS buffer is %s %s, and NSS ran Python code (a PIN callback) "
+                 "in the middle of it; a buffer takes one call at a time",
+                 operation, conn->busy_with, conn->peer);
+    return -1;
+}
+
+/* Whether NSS can be asked what the handshake settled: 1 once it is done
+ * and no call is inside NSS; 0 before (the getters answer None); -1 with
+ * RuntimeError from tls_nss_conn_check_idle. */
+static inline int
+tls_nss_conn_settled(const tls_nss_conn *conn, const char *operation)
+{
+    if (conn->fd == NULL || !conn->handshake_done)
+        return 0;
+    return tls_nss_conn_check_idle(conn, operation) < 0 ? -1 : 1;
+}
 
 extern PyType_Spec tls_nss_connection_spec;
 int tls_nss_conn_traverse(tls_nss_conn *conn, visitproc visit, void *arg);

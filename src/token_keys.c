@@ -34,14 +34,14 @@ lost(SECKEYPrivateKey *key)
 }
 
 int
-tls_nss_token_keys_add(tls_nss_name_groups *groups, PRFileDesc *model,
+tls_nss_token_keys_add(tls_nss_name_groups *groups, Py_ssize_t g,
                        const tls_nss_chain *chain, SSLAuthType auth)
 {
     if (!in_a_token(chain->key) || chain->pins == NULL)
         return 0;
     tls_nss_token_key *kept = &groups->token_keys[groups->token_key_count];
     memset(kept, 0, sizeof(*kept));
-    kept->model = model;
+    kept->group = g;
     kept->auth = auth;
     kept->pins = chain->pins;
     kept->cert = CERT_DupCertificate(chain->cert);
@@ -119,15 +119,22 @@ find_again(const SECKEYPrivateKey *key, CERTCertificate *cert, tls_nss_pin_sourc
     return 0;
 }
 
+/* Both of the group's models: its sockets' and its buffers'. */
 static int
-configure_again(tls_nss_state *st, tls_nss_token_key *kept, SECKEYPrivateKey *found)
+configure_again(tls_nss_state *st, tls_nss_name_groups *groups, tls_nss_token_key *kept,
+                SECKEYPrivateKey *found)
 {
+    const tls_nss_name_group *group = &groups->items[kept->group];
+
     SECKEY_DestroyPrivateKey(kept->key);
     kept->key = found;
     SSLExtraServerCertData extra = {.authType = kept->auth, .certChain = kept->list,
                                     .stapledOCSPResponses = kept->ocsp};
-    if (SSL_ConfigServerCert(kept->model, kept->cert, kept->key, &extra, sizeof(extra)) ==
-        SECSuccess)
+    if (SSL_ConfigServerCert(group->model, kept->cert, kept->key, &extra, sizeof(extra)) ==
+            SECSuccess &&
+        (group->unlocked_model == NULL ||
+         SSL_ConfigServerCert(group->unlocked_model, kept->cert, kept->key, &extra,
+                              sizeof(extra)) == SECSuccess))
         return 0;
     tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "configuring the key found again in "
                   "token '%s'", PK11_GetTokenName(kept->key->pkcs11Slot));
@@ -160,7 +167,7 @@ tls_nss_token_keys_refresh(tls_nss_state *st, tls_nss_name_groups *groups)
                           "logging in again to token '%s', which holds a server key, with "
                           "the context's PIN", PK11_GetTokenName(kept->key->pkcs11Slot));
         else
-            result = configure_again(st, kept, found);
+            result = configure_again(st, groups, kept, found);
     }
     let_go(st);
     return result;
