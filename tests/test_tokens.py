@@ -463,6 +463,30 @@ def test_a_buffer_refuses_calls_from_a_pin_callback_inside_its_handshake(pki, tm
         assert "in a TLS handshake with" in outcome and "PIN callback" in outcome, outcome
 
 
+def test_a_pin_callback_after_the_handshake_cannot_ask_the_buffer_what_it_negotiated(
+        pki, tmp_path):
+    """A client key that wants its PIN for every signature, asked for it
+    when an OpenSSL server requests a certificate after the handshake:
+    NSS runs the PIN callback inside the client SSLObject's read. What the
+    callback asks of that SSLObject would have NSS read state the read is
+    changing, without its socket locks: it is refused, and the exchange
+    completes."""
+    hsm = SoftToken(tmp_path)
+    public_key = hsm.generate_key("always", "20", always_authenticate=True)
+    hsm.add_certificate(pki.ca.issue(client=True, public_key=public_key).cert_der,
+                        "always", "20")
+    result = run(hsm, "reentry-after", pki=str(pki.root), token_name=TOKEN, pin=PIN,
+                 new_pin="7654", cert=uri(token=TOKEN, object="always"))
+    assert result["before"].startswith("who? me "), result
+    assert any(outcome.startswith("who? me ") for outcome in result["after"]), result
+    attempts = result["attempts"]
+    assert set(attempts) == {"cipher", "version", "getpeercert", "pending",
+                             "selected_alpn_protocol"}, result
+    for name, outcome in attempts.items():
+        assert outcome.startswith("RuntimeError: "), (name, outcome)
+        assert "is reading from" in outcome and "PIN callback" in outcome, outcome
+
+
 def test_a_uri_pin_logs_in_again_after_a_logout(token, pki):
     result = run(token, "serve", pki=str(pki.root), peers=["ours", "gnutls"],
                  chains=[chain({"id": uri(token=TOKEN, object="server", type="cert",

@@ -15,6 +15,10 @@ parameters a JSON object in the second:
     reentry   TLS buffers in memory, the server's key asking for its PIN in
               every handshake; the PIN callback tries to call into the
               server's buffer meanwhile, from its own thread and another
+    reentry-after  the same for a client's key, asked for its PIN when the
+              server asks for a certificate after the handshake (ssl
+              module API over memory BIOs); the PIN callback asks the
+              client's SSLObject what was negotiated meanwhile
 
 Certificates, keys and trust stores are given as {"id": ...} (from_id),
 {"file": ...} (from_file) or null.
@@ -360,8 +364,90 @@ def reentry(params: dict[str, Any]) -> dict[str, Any]:
     return {"kept_pin_refused": refused, "served": served, "attempts": attempts}
 
 
+def _pump(source: Any, sink: Any) -> None:
+    data = source.read()
+    if data:
+        sink.write(data)
+
+
+def _post_handshake_auth(client_ctx: Any, server_ctx: Any, watched: list[Any]) -> str:
+    """A client SSLObject that answers a server's certificate request after
+    the handshake: what the server received from it, or the error. The
+    client's SSLObject goes to `watched` once its handshake is done."""
+    import ssl
+
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    try:
+        for _ in range(10):
+            for side in (client, server):
+                try:
+                    side.do_handshake()
+                except ssl.SSLWantReadError:
+                    pass
+            _pump(c_out, s_in)
+            _pump(s_out, c_in)
+            if client.version() and server.version():
+                break
+        watched[:] = [client]
+        server.verify_client_post_handshake()
+        server.write(b"who?")
+        _pump(s_out, c_in)
+        asked = client.read(4)  # the certificate request: the key signs
+        _pump(c_out, s_in)
+        client.write(b"me")
+        _pump(c_out, s_in)
+        said = server.read(2)
+        return f"{asked.decode()} {said.decode()} {len(server.getpeercert(True) or b'')}"
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        return f"{type(e).__name__}: {e}"
+    finally:
+        watched[:] = []
+
+
+def reentry_after(params: dict[str, Any]) -> dict[str, Any]:
+    """The client's key wants its PIN for each use; once the kept PIN turns
+    wrong, NSS asks the PIN callback from inside the client's read of the
+    server's post-handshake certificate request. The callback then asks
+    the client's SSLObject what the handshake negotiated."""
+    import ssl
+
+    pki = Files(params["pki"])
+    pin = [params["pin"]]
+    watched: list[Any] = []
+    attempts: dict[str, str] = {}
+
+    def callback(token: str, retry: bool) -> str:
+        if watched:
+            client = watched[0]
+            for name in ("cipher", "version", "getpeercert", "pending",
+                         "selected_alpn_protocol"):
+                try:
+                    attempts[name] = f"accepted: {getattr(client, name)()!r}"
+                except Exception as e:  # noqa: BLE001 - reported to the test
+                    attempts[name] = f"{type(e).__name__}: {e}"
+        return pin[0]
+
+    tls.set_pin_callback(callback)
+    client_ctx = tls.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_ctx.load_verify_locations(pki.path("ca.pem"))
+    client_ctx.load_cert_chain(params["cert"])
+    client_ctx.post_handshake_auth = True
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # the ssl module's own
+    server_ctx.load_cert_chain(pki.path("ec.pem"), pki.path("ec.key"))
+    server_ctx.load_verify_locations(pki.path("ca.pem"))
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    server_ctx.post_handshake_auth = True
+    before = _post_handshake_auth(client_ctx, server_ctx, [])
+    _change_pin(params["token_name"], params["pin"], params["new_pin"])
+    pin[0] = params["new_pin"]
+    outcomes = [_post_handshake_auth(client_ctx, server_ctx, watched) for _ in range(2)]
+    return {"before": before, "after": outcomes, "attempts": attempts}
+
+
 SCENARIOS = {"context": context, "serve": serve, "client": client, "trust": trust,
-             "ssl-serve": ssl_serve, "reentry": reentry}
+             "ssl-serve": ssl_serve, "reentry": reentry, "reentry-after": reentry_after}
 
 if __name__ == "__main__":
     scenario, raw = sys.argv[1], sys.argv[2]
