@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -222,3 +223,25 @@ def handshake_buffers(client: Any, server: Any) -> tuple[Any, Any]:
         if client.negotiated_tls_version and server.negotiated_tls_version:
             return client, server
     raise AssertionError("the buffers did not finish their handshake")
+
+
+def handshake_ssl_objects(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext
+                          ) -> tuple[ssl.SSLObject, ssl.SSLObject, Callable[[], None]]:
+    """A client and a server ssl.SSLObject over MemoryBIOs, past the
+    handshake, and the function that moves what each side has sent."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+
+    def move() -> None:
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+
+    for _ in range(10):
+        for side in (client, server):
+            try:
+                side.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+        move()
+    return client, server, move

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Iterator
 
 import pytest
-from peers import TIMEOUT, need, openssl_server
+from peers import TIMEOUT, handshake_ssl_objects, need, openssl_server
 
 import tls_nss
 from tls_nss import _ssl_engine
@@ -759,22 +759,7 @@ def bio_pair(pki, client: ssl.SSLContext
              ) -> tuple[ssl.SSLObject, ssl.SSLObject, Callable[[], None]]:
     """An SSLObject of ``client`` and one of the ssl module's server, past
     the handshake, and the function that moves what each side sent."""
-    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-    ours = client.wrap_bio(c_in, c_out, server_hostname="localhost")
-    theirs = stdlib_server(pki).wrap_bio(s_in, s_out, server_side=True)
-
-    def move() -> None:
-        s_in.write(c_out.read())
-        c_in.write(s_out.read())
-
-    for _ in range(10):
-        for side in (ours, theirs):
-            try:
-                side.do_handshake()
-            except ssl.SSLWantReadError:
-                pass
-        move()
-    return ours, theirs, move
+    return handshake_ssl_objects(client, stdlib_server(pki))
 
 
 def test_memory_bios_between_ours_and_openssl(pki):

@@ -31,8 +31,8 @@ import sys
 from typing import Any
 
 import tls_nss as tls
-from peers import (ThreadedServer, echo_once, handshake_buffers, need, openssl_server,
-                   run_client)
+from peers import (ThreadedServer, echo_once, handshake_buffers, handshake_ssl_objects, need,
+                   openssl_server, run_client)
 
 
 class Files:
@@ -364,40 +364,19 @@ def reentry(params: dict[str, Any]) -> dict[str, Any]:
     return {"kept_pin_refused": refused, "served": served, "attempts": attempts}
 
 
-def _pump(source: Any, sink: Any) -> None:
-    data = source.read()
-    if data:
-        sink.write(data)
-
-
 def _post_handshake_auth(client_ctx: Any, server_ctx: Any, watched: list[Any]) -> str:
     """A client SSLObject that answers a server's certificate request after
     the handshake: what the server received from it, or the error. The
-    client's SSLObject goes to `watched` once its handshake is done."""
-    import ssl
-
-    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-    client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
-    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    client's SSLObject is in `watched` while it answers."""
     try:
-        for _ in range(10):
-            for side in (client, server):
-                try:
-                    side.do_handshake()
-                except ssl.SSLWantReadError:
-                    pass
-            _pump(c_out, s_in)
-            _pump(s_out, c_in)
-            if client.version() and server.version():
-                break
+        client, server, move = handshake_ssl_objects(client_ctx, server_ctx)
         watched[:] = [client]
         server.verify_client_post_handshake()
         server.write(b"who?")
-        _pump(s_out, c_in)
+        move()
         asked = client.read(4)  # the certificate request: the key signs
-        _pump(c_out, s_in)
         client.write(b"me")
-        _pump(c_out, s_in)
+        move()
         said = server.read(2)
         return f"{asked.decode()} {said.decode()} {len(server.getpeercert(True) or b'')}"
     except Exception as e:  # noqa: BLE001 - reported to the test
