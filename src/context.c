@@ -192,10 +192,13 @@ build_base_model(tls_nss_state *st, tls_nss_context *self, const tls_nss_setting
 
 /* TLS buffers run without NSS's socket locks (SSL_NO_LOCKS). A socket may
  * be read in one thread and written in another, and the locks keep the two
- * apart; a buffer takes one call at a time (tls_nss_conn_check_idle), so
- * there they guard nothing, and with hundreds of connections their cold
- * cache lines cost: sealing a record on one buffer and opening it on
- * another took 26 mutex locks, 20 of them the sockets' own.
+ * apart; a buffer's calls keep the GIL and take one call at a time
+ * (tls_nss_conn_check_idle), so there they guard nothing, and with
+ * hundreds of connections their cold cache lines cost: sealing a record on
+ * one buffer and opening it on another took 26 mutex locks, 20 of them the
+ * sockets' own. (The GIL is what makes this hold: the module declares no
+ * Py_mod_gil, so a free-threaded interpreter keeps the GIL while it is
+ * loaded. Declaring it would need the locks back, or a lock per buffer.)
  *
  * A buffer is imported from the context's model, locks and all, and turns
  * them off itself: NSS 3.87 still asks its monitors whether they are held
