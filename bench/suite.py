@@ -503,7 +503,8 @@ def asyncio_echo(impl: str, files: Files, *, connections: int = 1, requests: int
     server_cpu = server.stats()["cpu"] - server_before
     server.stop()
     if megabytes:
-        return {"mb_per_second": 2 * megabytes / elapsed}
+        return {"mb_per_second": 2 * megabytes / elapsed,
+                "server_cpu_ms_per_mb": server_cpu * 1e3 / (2 * megabytes)}
     done = handshakes or (requests // connections) * connections
     return {"per_second": done / elapsed, "server_cpu_us": server_cpu * 1e6 / done}
 
@@ -598,7 +599,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         if not (better and base and better["median"] > 0 and base["median"] > 0) or \
                 metric.endswith("growth_kib"):
             return ""
-        lower_is_better = metric.endswith(("cpu_ms", "cpu_us", "kib"))
+        lower_is_better = metric.endswith(("cpu_ms", "cpu_us", "cpu_ms_per_mb", "kib"))
         value = (base["median"] / better["median"] if lower_is_better
                  else better["median"] / base["median"])
         return f"{value:.2f}×"
