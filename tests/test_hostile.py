@@ -518,4 +518,6 @@ def test_a_refused_renegotiation_leaves_the_connection_to_the_peer(pki, server_c
     finally:
         client.kill()
         client.wait()
+        if client.stdin is not None:
+            client.stdin.close()
         listener.close()
