@@ -255,5 +255,7 @@ def test_prefork_workers_share_sessions(pki, key):
         if server.poll() is None:               # the parent and its workers
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
     assert len({served_by for served_by, _ in seen}) == 4      # four workers
     assert [resumed for _, resumed in seen] == [False, True, True, True], seen
