@@ -445,6 +445,8 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
         out = view.buf;
     }
     else {
+        if (amount > TLS_NSS_READ_ALLOCATION_MAX)
+            amount = TLS_NSS_READ_ALLOCATION_MAX;
         if ((result = PyBytes_FromStringAndSize(NULL, amount)) == NULL)
             return NULL;
         out = PyBytes_AS_STRING(result);

@@ -236,8 +236,8 @@ PyObject *
 tls_nss_conn_read_bytes(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
                         Py_ssize_t size, const char *operation)
 {
-    if (size > PR_INT32_MAX)
-        size = PR_INT32_MAX;
+    if (size > TLS_NSS_READ_ALLOCATION_MAX)
+        size = TLS_NSS_READ_ALLOCATION_MAX;
     PyObject *data = PyBytes_FromStringAndSize(NULL, size);
     if (data == NULL)
         return NULL;

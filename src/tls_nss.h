@@ -757,7 +757,15 @@ typedef Py_ssize_t (*tls_nss_reader)(tls_nss_conn *conn, void *arg, char *buf, P
  * transport EOF without close_notify. */
 Py_ssize_t tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
                              char *out, Py_ssize_t count, const char *operation);
-/* The same, into a new bytes object of at most `size` bytes. */
+/* NSS hands out at most one record's plaintext per read (sslsecur.c's
+ * DoRecv), and a record holds at most 2^14 bytes. A read that asks for
+ * more can get no more, so the bytes it returns are allocated at most
+ * this large: asyncio asks for 256 KiB at a time, and fresh memory that
+ * large is faulted in for every read and given back at once. */
+#define TLS_NSS_READ_ALLOCATION_MAX 16384
+
+/* The same, into a new bytes object of at most `size` bytes (and at most
+ * TLS_NSS_READ_ALLOCATION_MAX). */
 PyObject *tls_nss_conn_read_bytes(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
                                   Py_ssize_t size, const char *operation);
 /* Reads and drops what comes before the peer's close_notify: 1 once it

@@ -399,6 +399,21 @@ def test_read_into_a_buffer(nss_pair, kind):
         server.buffer.read(4, b"read-only")
 
 
+def test_a_read_larger_than_a_record_returns_the_whole_record(nss_pair):
+    # NSS hands out one record per read, and a read's bytes are allocated
+    # no larger than a record: a full record must still come whole.
+    client, server = nss_pair()
+    handshake(client, server)
+    message = os.urandom(3 * 16384 + 100)
+    client.buffer.write(message)
+    pump(client, server)
+    reads = []
+    while sum(map(len, reads)) < len(message):
+        reads.append(server.buffer.read(1 << 20))
+    assert b"".join(reads) == message
+    assert [len(r) for r in reads] == [16384, 16384, 16384, 100]
+
+
 # ---- bad input ----
 
 
