@@ -51,10 +51,33 @@ alert_received(const PRFileDesc *fd, void *arg, const SSLAlert *alert)
         conn->close_notify_received = PR_TRUE;
 }
 
+/* NSS sends one TLS 1.3 ticket after every handshake; a server context
+ * that wants more after a full one (num_tickets) sends them here, where
+ * the resumption secret is ready and the client has not yet been told
+ * anything else. A ticket that cannot be sent costs the client a
+ * resumption, not the connection. */
+static void
+send_extra_tickets(const tls_nss_conn *conn, PRFileDesc *fd)
+{
+    SSLChannelInfo info;
+
+    if (!conn->ctx->session_tickets || conn->ctx->extra_session_tickets == 0 ||
+        SSL_GetChannelInfo(fd, &info, sizeof(info)) != SECSuccess || info.resumed ||
+        info.protocolVersion < SSL_LIBRARY_VERSION_TLS_1_3)
+        return;
+    for (unsigned int i = 0; i < conn->ctx->extra_session_tickets; i++)
+        if (SSL_SendSessionTicket(fd, NULL, 0) != SECSuccess)
+            return;
+}
+
 static void
 handshake_finished(PRFileDesc *fd, void *arg)
 {
     tls_nss_conn *conn = arg;
+    /* Once: a TLS 1.3 server calls this again after post-handshake
+     * authentication. */
+    if (!conn->handshake_done && conn->ctx->is_server)
+        send_extra_tickets(conn, fd);
     conn->handshake_done = PR_TRUE;
 }
 

@@ -265,7 +265,8 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"settings", "server", "chains", "trust", "verify",
                                "check_hostname", "policy", "pin_callback",
                                "handshake_timeout", "session_cache_size", "session_tickets",
-                               "keylog_fd", "crls", "client_certificate_optional", NULL};
+                               "keylog_fd", "crls", "client_certificate_optional",
+                               "extra_session_tickets", NULL};
     tls_nss_state *st = PyType_GetModuleState(type);
     int server, verify, check_hostname;
     PyObject *settings_object, *chains, *trust, *pin_callback = Py_None;
@@ -280,15 +281,21 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     int keylog_fd = -1;
     PyObject *crls = NULL;
     int client_certificate_optional = 0;
+    Py_ssize_t extra_session_tickets = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OOnpiOp:Context", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OpOOpps|OOnpiOpn:Context", keywords,
                                      &settings_object, &server, &chains, &trust, &verify,
                                      &check_hostname, &policy, &pin_callback,
                                      &handshake_timeout, &session_cache_size, &session_tickets,
-                                     &keylog_fd, &crls, &client_certificate_optional))
+                                     &keylog_fd, &crls, &client_certificate_optional,
+                                     &extra_session_tickets))
         return NULL;
     if (session_cache_size < 0) {
         PyErr_SetString(PyExc_ValueError, "session_cache_size must not be negative");
+        return NULL;
+    }
+    if (extra_session_tickets < 0 || extra_session_tickets > UINT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "extra_session_tickets out of range");
         return NULL;
     }
     if (handshake_timeout != Py_None) {
@@ -325,6 +332,7 @@ context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->serial = (PRUint32)PR_ATOMIC_INCREMENT(&context_serial);
     self->handshake_timeout = bound;
     self->session_tickets = session_tickets ? PR_TRUE : PR_FALSE;
+    self->extra_session_tickets = (unsigned int)extra_session_tickets;
     if (!server && session_cache_size > 0 &&
         (self->sessions = tls_nss_session_cache_new(session_cache_size)) == NULL) {
         Py_DECREF(self);

@@ -606,6 +606,9 @@ typedef struct {
     PRUint32 serial;   /* distinguishes contexts in NSS's session cache */
     double handshake_timeout; /* servers: bounds accept()'s handshake */
     PRBool session_tickets;   /* servers: issue tickets */
+    /* Servers: TLS 1.3 tickets sent after a full handshake before NSS's
+     * own one (the ssl module's num_tickets, less one). */
+    unsigned int extra_session_tickets;
     tls_nss_trust_policy trust;
     /* Servers: group 0's model is `model`, used when SNI names none. */
     tls_nss_name_groups groups;

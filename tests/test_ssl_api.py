@@ -281,12 +281,42 @@ def test_a_cipher_string_the_policy_leaves_nothing_of_fails_naming_it(pki):
     assert info.value.reason == "NO_CIPHER_MATCH"
 
 
+#: ssl.SSLContext's public names that tls_nss.SSLContext leaves to it, and
+#: why NSS honours them so.
+_LEFT_TO_THE_SSL_MODULE = {
+    "check_hostname": "read for every connection, raw",
+    "hostname_checks_common_name": "read for every connection, raw",
+    "num_tickets": "read for every connection, raw",
+    "cert_store_stats": "OpenSSL's store holds what load_verify_locations() gave NSS",
+    "get_ca_certs": "OpenSSL's store holds what load_verify_locations() gave NSS",
+    "protocol": "the role, which wrapping checks",
+    "security_level": "read-only: OpenSSL's level; NSS's floor is the policy",
+    "set_servername_callback": "sets sni_callback, which is ours",
+    "sslobject_class": "ssl.SSLObject itself, over our _wrap_bio",
+    "wrap_bio": "ssl.py's, over our _wrap_bio",
+    "wrap_socket": "ssl.py's, over our sslsocket_class and _wrap_socket",
+}
+
+
+def test_every_setting_is_ours_or_known_to_need_no_counterpart():
+    """A setting Python adds to ssl.SSLContext must not go silently to
+    OpenSSL: it fails this test until it is honoured or refused."""
+    public = {name for name in dir(ssl.SSLContext) if not name.startswith("_")}
+    left = {name for name in public if name not in vars(tls_nss.SSLContext)}
+    assert left == set(_LEFT_TO_THE_SSL_MODULE)
+
+
 def test_refused_settings_are_loud(pki):
     context = tls_nss.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with pytest.raises(NotImplementedError):
         context.set_npn_protocols(["h2"])
     with pytest.raises(NotImplementedError, match="policy"):
         context.set_ecdh_curve("prime256v1")
+    with pytest.raises(NotImplementedError, match="DH parameters"):
+        context.load_dh_params("dhparams.pem")
+    if hasattr(ssl.SSLContext, "set_psk_server_callback"):
+        with pytest.raises(NotImplementedError, match="PSK"):
+            context.set_psk_server_callback(lambda identity: b"k" * 32)
     with pytest.raises(ValueError):
         context.verify_flags = ssl.VERIFY_ALLOW_PROXY_CERTS
 
@@ -1053,6 +1083,63 @@ def test_sessions_resume_and_can_be_offered_back(pki):
             tls.recv(1)
             assert not tls.session_reused
     server.join()
+
+
+def _records(wire: bytes) -> int:
+    count = 0
+    while wire:
+        wire = wire[5 + int.from_bytes(wire[3:5], "big"):]
+        count += 1
+    return count
+
+
+def _tickets_sent(server_context: ssl.SSLContext, client_context: ssl.SSLContext,
+                  session: Any = None) -> tuple[int, Any]:
+    """The records a TLS 1.3 server sends once it has the client's
+    Finished (its session tickets), and the session the client is left
+    with, taking them."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = client_context.wrap_bio(c_in, c_out, server_hostname="localhost",
+                                     session=session)
+    server = server_context.wrap_bio(s_in, s_out, server_side=True)
+    for side, inbox, outbox in ((client, s_in, c_out), (server, c_in, s_out),
+                                (client, s_in, c_out)):
+        with contextlib.suppress(ssl.SSLWantReadError):
+            side.do_handshake()
+        inbox.write(outbox.read())
+    server.do_handshake()
+    tickets = s_out.read()
+    c_in.write(tickets)
+    with pytest.raises(ssl.SSLWantReadError):
+        client.read(1)
+    assert client.version() == "TLSv1.3" and client.session_reused is (session is not None)
+    return _records(tickets), client.session
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["tls_nss", "ssl"])
+def test_num_tickets_is_how_many_tickets_a_server_sends(pki, ours):
+    """As OpenSSL: num_tickets after a full handshake (2 unless set), at
+    most one after a resumption, none at all with 0."""
+    def server(tickets: int | None) -> ssl.SSLContext:
+        if not ours:
+            context = stdlib_server(pki)
+        else:
+            context = nss_server(pki)
+        if tickets is not None:
+            context.num_tickets = tickets
+        return context
+
+    assert server(None).num_tickets == 2
+    for tickets, expected in ((None, 2), (0, 0), (1, 1), (3, 3)):
+        assert _tickets_sent(server(tickets), openssl_client(pki))[0] == expected
+    client = openssl_client(pki)
+    context = server(3)
+    _, session = _tickets_sent(context, client)
+    assert _tickets_sent(context, client, session)[0] == 1
+    with pytest.raises(ValueError):
+        server(-1)
+    with pytest.raises(ValueError):
+        nss_client(pki).num_tickets = 2
 
 
 def test_loading_a_chain_again_replaces_the_one_of_its_key_type(pki):

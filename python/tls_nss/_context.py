@@ -100,6 +100,7 @@ def make_core(
     crls: tuple[bytes, ...] | None = None,
     client_certificate_optional: bool = False,
     pin_callback: tokens.PinCallback | None = None,
+    extra_session_tickets: int = 0,
 ) -> _nss.Context:
     """The _nss.Context for settings and sources already read, under the
     policy in force: what every kind of context (PEP 748's, insecure, the
@@ -123,6 +124,7 @@ def make_core(
             keylog_fd=keylog_fd,
             crls=crls,
             client_certificate_optional=client_certificate_optional,
+            extra_session_tickets=extra_session_tickets,
         )
     finally:
         if keylog_fd >= 0:

@@ -50,6 +50,7 @@ class Context:
         keylog_fd: int = ...,
         crls: Optional[tuple[bytes, ...]] = ...,
         client_certificate_optional: bool = ...,
+        extra_session_tickets: int = ...,
     ) -> None: ...
     def cached_sessions(self) -> int: ...
     def connect(self, fd: int, hostname: Optional[str], owner: Any,

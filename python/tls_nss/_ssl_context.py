@@ -44,7 +44,9 @@ _VERSION_NAMES = {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TL
 #: from, as plain values: a change to any of them builds a new one.
 _SETTINGS_READ = tuple(getattr(_OpenSSLBase, name).__get__ for name in (
     "options", "minimum_version", "maximum_version", "verify_mode", "check_hostname",
-    "verify_flags", "_host_flags"))
+    "verify_flags", "_host_flags", "num_tickets"))
+
+_num_tickets: Callable[[Any], int] = _OpenSSLBase.num_tickets.__get__
 
 # verify_flags NSS's verification already has (strict X.509, partial
 # chains ending at any given anchor, trusted certificates first) or that
@@ -372,6 +374,18 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
             "tls_nss: the key exchange groups are the crypto policy's "
             f"({', '.join(effective_policy().groups)}); choose them there")
 
+    def load_dh_params(self, path: Any) -> None:
+        raise NotImplementedError(
+            "tls_nss: NSS takes no DH parameters; TLS 1.2's DHE uses the RFC 7919 "
+            "groups the crypto policy allows, and ECDHE comes first")
+
+    if hasattr(_OpenSSLBase, "set_psk_client_callback"):  # Python 3.13
+        def set_psk_client_callback(self, callback: Any) -> None:
+            raise NotImplementedError("tls_nss: external PSKs are not offered")
+
+        def set_psk_server_callback(self, callback: Any, identity_hint: Any = None) -> None:
+            raise NotImplementedError("tls_nss: external PSKs are not offered")
+
     def session_stats(self) -> dict[str, int]:
         stats = dict.fromkeys(("number", "connect", "connect_good", "connect_renegotiate",
                                "accept", "accept_good", "accept_renegotiate", "hits", "misses",
@@ -481,6 +495,8 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
         if crl_check and not self._nss_crls:
             raise _ssl_errors.ssl_error("CERTIFICATE_VERIFY_FAILED", "CRL checking is on, but "
                                         "load_verify_locations() loaded no CRL")
+        # num_tickets: TLS 1.3 tickets a server sends after a full handshake.
+        tickets = _num_tickets(self) if server_side else 1
         chains = self._nss_chains if server_side else self._nss_chains[:1]
         if server_side and not chains:
             raise _ssl_errors.ssl_error("NO_CERTIFICATE_ASSIGNED", "a server needs a "
@@ -494,7 +510,9 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
             check_hostname=self.check_hostname and not server_side,
             # Clients resume by themselves, unless told OP_NO_TICKET.
             session_cache_size=0 if server_side or self.options & ssl.OP_NO_TICKET else 256,
-            session_tickets=not (self.options & ssl.OP_NO_TICKET),
+            session_tickets=not (self.options & ssl.OP_NO_TICKET) and tickets > 0,
+            # NSS sends one ticket after a handshake by itself.
+            extra_session_tickets=max(tickets - 1, 0),
             keylog_filename=self._nss_keylog if self._nss_keylog is not None else "",
             crls=tuple(self._nss_crls) if crl_check else None,
             client_certificate_optional=server_side and self.verify_mode == ssl.CERT_OPTIONAL,
