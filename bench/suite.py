@@ -27,6 +27,7 @@ connection from the cost of a request.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -289,8 +290,12 @@ def serve_asyncio(impl: str, root: str) -> int:
 
 class Server:
     def __init__(self, impl: str, files: Files, key: str = "ec256", version: str = "1.3",
-                 trace: bool = False, mode: str = "serve") -> None:
-        env = {**os.environ, "PYTHONTRACEMALLOC": "1"} if trace else None
+                 trace: bool = False, mode: str = "serve", cpu: int | None = None) -> None:
+        env = dict(os.environ)
+        if trace:
+            env["PYTHONTRACEMALLOC"] = "1"
+        if cpu is not None:
+            env[SERVER_CPU] = str(cpu)
         argv = ([mode, impl, key, version, str(files.root)] if mode == "serve"
                 else [mode, impl, str(files.root)])
         self.process = subprocess.Popen(
@@ -309,6 +314,31 @@ class Server:
         assert self.process.stdin is not None
         self.process.stdin.close()
         self.process.wait(10)
+
+
+#: The CPU a server process keeps to, all its threads, when set.
+SERVER_CPU = "TLS_NSS_BENCH_SERVER_CPU"
+
+
+@contextlib.contextmanager
+def one_cpu() -> Any:
+    """Runs this process and the servers started meanwhile on one CPU: the
+    one it yields. With one request in flight, a round trip between
+    processes on two CPUs pays for waking an idle CPU at each end, which in
+    a virtual machine costs tens of microseconds and falls to the
+    scheduler, not to the library: warm round trips ran at 12,000 to
+    40,000 a second from round to round on this machine's two CPUs, and at
+    about 100,000 on one."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    allowed = os.sched_getaffinity(0)
+    cpu = min(allowed)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 # ---- cases ----
@@ -353,7 +383,13 @@ def handshakes(impl: str, files: Files, count: int, *, resume: bool = False, key
 
 
 def round_trips(impl: str, files: Files, count: int, *, fresh: bool) -> dict[str, float]:
-    server = Server(impl, files)
+    with one_cpu() as cpu:
+        return _round_trips(impl, files, count, fresh=fresh, cpu=cpu)
+
+
+def _round_trips(impl: str, files: Files, count: int, *, fresh: bool,
+                 cpu: int | None) -> dict[str, float]:
+    server = Server(impl, files, cpu=cpu)
     client = Client(impl, files, resume=True)
     request = b"q" * 100
     started = time.perf_counter()
@@ -763,6 +799,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if SERVER_CPU in os.environ:  # before any thread starts: all inherit it
+        os.sched_setaffinity(0, {int(os.environ[SERVER_CPU])})
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         sys.exit(serve(*sys.argv[2:6]))
     if len(sys.argv) > 1 and sys.argv[1] == "serve-asyncio":
