@@ -360,21 +360,26 @@ bio_send_out(tls_nss_buffer *self, tls_nss_state *st, PyObject *outgoing)
         if (data == NULL)
             return -1;
         written = PyObject_CallMethodOneArg(outgoing, st->str_write, data);
-        /* Released whatever write() did, its exception kept meanwhile. */
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
-        PyObject *released = PyObject_CallMethodNoArgs(data, st->str_release);
-        Py_DECREF(data);
-        if (released == NULL) {
-            /* Still exported: the queue must not move under it. */
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(traceback);
-            Py_XDECREF(written);
-            return -1;
+        /* ssl.MemoryBIO.write() keeps nothing, so the view is ours alone
+         * and goes with our reference. Were it kept, it is released first,
+         * whatever write() did, its exception kept meanwhile. */
+        if (Py_REFCNT(data) > 1) {
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyObject *released = PyObject_CallMethodNoArgs(data, st->str_release);
+            if (released == NULL) {
+                /* Still exported: the queue must not move under it. */
+                Py_DECREF(data);
+                Py_XDECREF(type);
+                Py_XDECREF(value);
+                Py_XDECREF(traceback);
+                Py_XDECREF(written);
+                return -1;
+            }
+            Py_DECREF(released);
+            PyErr_Restore(type, value, traceback);
         }
-        Py_DECREF(released);
-        PyErr_Restore(type, value, traceback);
+        Py_DECREF(data);
         if (written != NULL)
             tls_nss_memio_drop_outgoing(self->io, queued);
     }
