@@ -448,7 +448,12 @@ conn_dealloc(tls_nss_conn *conn)
     if (conn->fd != NULL) {
         /* A connection dropped without close(): every descriptor is
          * non-blocking, so its close_notify goes out only if it can
-         * without waiting, as the GIL is held here. */
+         * without waiting, as the GIL is held here. Under an
+         * ssl.SSLSocket none goes out, as with the ssl module: the
+         * program closes its socket, which a forked process may still
+         * be using (socketserver.ForkingMixIn closes the parent's copy
+         * of every connection it hands to a child); unwrap() sends one. */
+        conn->closing_quietly = conn->transport_shared;
         PR_Close(conn->fd);
         conn->fd = NULL;
     }

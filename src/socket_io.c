@@ -156,6 +156,12 @@ first_record_send(PRFileDesc *fd, const void *buf, PRInt32 amount, PRIntn flags,
                   PRIntervalTime timeout)
 {
     tls_nss_conn *conn = (tls_nss_conn *)fd->secret;
+
+    /* NSS keeps what could not go, and frees it with the socket. */
+    if (conn != NULL && conn->closing_quietly) {
+        PR_SetError(PR_WOULD_BLOCK_ERROR, 0);
+        return -1;
+    }
 #ifdef MSG_DONTWAIT
     /* Under ssl.SSLSocket the descriptor shares its file description with
      * the program's socket, which a blocking SSLSocket (timeout None) puts

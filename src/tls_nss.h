@@ -649,6 +649,9 @@ typedef struct {
      * ssl.SSLSocket): TLS's shutdown sends close_notify but leaves the
      * TCP connection open, for unwrap() to go on in the clear. */
     PRBool transport_shared;
+    /* Dropped with the ssl.SSLSocket over it: as the ssl module, no
+     * close_notify (a forked child may go on with the connection). */
+    PRBool closing_quietly;
     /* What the peer sent first, judged before NSS reads it. */
     PRBool first_record_judged;
     PRBool not_tls;

@@ -108,7 +108,9 @@ def test_ssl_context_load_cert_chain_takes_token_uris(token, pki):
                  cert=uri(token=TOKEN, object="server", type="cert"),
                  key=uri(token=TOKEN, object="server", type="private"), password=PIN)
     assert result["served"] == {"data": "from the token's server\n", "type": "SSLSocket"}
-    assert result["peer"]["returncode"] == 0, result["peer"]
+    # SSLSocket.close() sends no close_notify, as with the ssl module, so
+    # s_client reports an unexpected EOF once it has read the echo.
+    assert "from the token's server" in result["peer"]["stdout"], result["peer"]
 
 
 def test_server_key_in_token_by_uri_with_pin_value(token, pki):
