@@ -21,7 +21,9 @@ cases that matter to it, and in an asyncio echo server (asyncio's own
 start_server with the ssl module's context and with tls_nss's, and
 tls_nss.asyncio), always against the same stdlib asyncio clients; 64
 connections with 200 requests each, and with 1,000, tell the cost of a
-connection from the cost of a request.
+connection from the cost of a request. Cases with one request in flight
+(round trips, one asyncio connection) run client and server on one CPU
+(one_cpu()).
 """
 
 from __future__ import annotations
@@ -326,9 +328,11 @@ def one_cpu() -> Any:
     one it yields. With one request in flight, a round trip between
     processes on two CPUs pays for waking an idle CPU at each end, which in
     a virtual machine costs tens of microseconds and falls to the
-    scheduler, not to the library: warm round trips ran at 12,000 to
-    40,000 a second from round to round on this machine's two CPUs, and at
-    about 100,000 on one."""
+    scheduler, not to the library: on this machine's two CPUs, warm round
+    trips ran at 12,000 to 40,000 a second from round to round, and on one
+    at about 100,000; one asyncio connection at about 9,000 a second, with
+    48 µs of server CPU a request, and on one CPU at about 28,000, with
+    18 µs."""
     if not hasattr(os, "sched_setaffinity"):
         yield None
         return
@@ -382,13 +386,16 @@ def handshakes(impl: str, files: Files, count: int, *, resume: bool = False, key
     return result
 
 
-def round_trips(impl: str, files: Files, count: int, *, fresh: bool) -> dict[str, float]:
+def on_one_cpu(case: Callable[..., dict[str, float]], *args: Any,
+               **kwargs: Any) -> dict[str, float]:
+    """A case with one request in flight, run with its server on one CPU
+    (one_cpu())."""
     with one_cpu() as cpu:
-        return _round_trips(impl, files, count, fresh=fresh, cpu=cpu)
+        return case(*args, cpu=cpu, **kwargs)
 
 
-def _round_trips(impl: str, files: Files, count: int, *, fresh: bool,
-                 cpu: int | None) -> dict[str, float]:
+def round_trips(impl: str, files: Files, count: int, *, fresh: bool,
+                cpu: int | None = None) -> dict[str, float]:
     server = Server(impl, files, cpu=cpu)
     client = Client(impl, files, resume=True)
     request = b"q" * 100
@@ -481,14 +488,15 @@ def memory_over_handshakes(impl: str, files: Files, count: int) -> dict[str, flo
 
 
 def asyncio_echo(impl: str, files: Files, *, connections: int = 1, requests: int = 0,
-                 megabytes: int = 0, handshakes: int = 0) -> dict[str, float]:
+                 megabytes: int = 0, handshakes: int = 0,
+                 cpu: int | None = None) -> dict[str, float]:
     """The same stdlib asyncio clients (the ssl module's) against an asyncio
     echo server of each kind: 100-byte requests on `connections` kept
     connections, or `megabytes` each way on one, or `handshakes` fresh
     connections with one request each."""
     import asyncio
 
-    server = Server(impl, files, mode="serve-asyncio")
+    server = Server(impl, files, mode="serve-asyncio", cpu=cpu)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(files.ca)
 
@@ -734,9 +742,9 @@ def main() -> int:
         ("full, 2 client threads", "threads",
          lambda i: handshakes(i, files, n(300), threads=2), IMPLS),
         ("request/response, fresh connection", "round trips",
-         lambda i: round_trips(i, files, n(300), fresh=True), WITH_LAYER),
+         lambda i: on_one_cpu(round_trips, i, files, n(300), fresh=True), WITH_LAYER),
         ("request/response, warm connection", "round trips",
-         lambda i: round_trips(i, files, n(5000), fresh=False), WITH_LAYER),
+         lambda i: on_one_cpu(round_trips, i, files, n(5000), fresh=False), WITH_LAYER),
         ("bulk, 1 KiB writes", "bulk",
          lambda i: bulk(i, files, 1024, n(64)), IMPLS),
         ("bulk, 16 KiB writes", "bulk",
@@ -746,7 +754,7 @@ def main() -> int:
         ("buffers", "buffers",
          lambda i: buffers(i, files, n(300), n(256)), IMPLS),
         ("asyncio request/response, 1 connection", "asyncio",
-         lambda i: asyncio_echo(i, files, requests=n(3000)), WITH_LAYER),
+         lambda i: on_one_cpu(asyncio_echo, i, files, requests=n(3000)), WITH_LAYER),
         ("asyncio request/response, 64 connections", "asyncio",
          lambda i: asyncio_echo(i, files, connections=64, requests=n(6400)), WITH_LAYER),
         # The same connections kept five times as long: the share of the
