@@ -133,11 +133,12 @@ buffer_read(tls_nss_buffer *self, PyObject *args, PyObject *kwargs)
             return NULL;
         }
         Py_ssize_t got = tls_nss_conn_read(&self->tls, read_once, NULL, view.buf,
-                                           amount < view.len ? amount : view.len, "reading from");
+                                           amount < view.len ? amount : view.len, "reading from",
+                                           NULL);
         PyBuffer_Release(&view);
         return got < 0 ? NULL : PyLong_FromSsize_t(got);
     }
-    return tls_nss_conn_read_bytes(&self->tls, read_once, NULL, amount, "reading from");
+    return tls_nss_conn_read_bytes(&self->tls, read_once, NULL, amount, "reading from", NULL);
 }
 
 static PyObject *

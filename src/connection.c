@@ -241,7 +241,7 @@ tls_nss_conn_raise_ragged_eof(tls_nss_conn *conn, const char *operation)
 
 Py_ssize_t
 tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void *arg, char *out,
-                  Py_ssize_t count, const char *operation)
+                  Py_ssize_t count, const char *operation, PRBool *ragged)
 {
     if (count == 0 || conn->close_notify_received)
         return 0;
@@ -249,6 +249,10 @@ tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void *arg, char 
         count = PR_INT32_MAX;
     Py_ssize_t got = read_once(conn, arg, out, count);
     if (got == 0 && !conn->close_notify_received) {
+        if (ragged != NULL) {
+            *ragged = PR_TRUE;
+            return 0;
+        }
         tls_nss_conn_raise_ragged_eof(conn, operation);
         return -1;
     }
@@ -257,7 +261,7 @@ tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void *arg, char 
 
 PyObject *
 tls_nss_conn_read_bytes(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
-                        Py_ssize_t size, const char *operation)
+                        Py_ssize_t size, const char *operation, PRBool *ragged)
 {
     if (size > TLS_NSS_READ_ALLOCATION_MAX)
         size = TLS_NSS_READ_ALLOCATION_MAX;
@@ -265,7 +269,7 @@ tls_nss_conn_read_bytes(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
     if (data == NULL)
         return NULL;
     Py_ssize_t got = tls_nss_conn_read(conn, read_once, arg, PyBytes_AS_STRING(data), size,
-                                       operation);
+                                       operation, ragged);
     if (got < 0) {
         Py_DECREF(data);
         return NULL;

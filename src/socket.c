@@ -394,7 +394,8 @@ sock_recv(tls_nss_socket *self, PyObject *arg)
     if (check_connection(st, self, "recv") < 0)
         return NULL;
     socket_call call = tls_nss_socket_call(CALL_RECV, "receiving from", self->timeout);
-    return tls_nss_conn_read_bytes(&self->tls, receive_once, &call, size, "receiving from");
+    return tls_nss_conn_read_bytes(&self->tls, receive_once, &call, size, "receiving from",
+                                   NULL);
 }
 
 static PyObject *
@@ -414,7 +415,7 @@ sock_recv_into(tls_nss_socket *self, PyObject *args, PyObject *kwargs)
     else if (check_connection(st, self, "recv_into") == 0) {
         socket_call call = tls_nss_socket_call(CALL_RECV, "receiving from", self->timeout);
         got = tls_nss_conn_read(&self->tls, receive_once, &call, view.buf,
-                                nbytes ? nbytes : view.len, "receiving from");
+                                nbytes ? nbytes : view.len, "receiving from", NULL);
     }
     PyBuffer_Release(&view);
     return got < 0 ? NULL : PyLong_FromSsize_t(got);
@@ -510,7 +511,29 @@ follow_owner_timeout(tls_nss_socket *self, tls_nss_state *st, PyObject *owner_re
     return parsed;
 }
 
-/* ssl_read(owner, on_error, len=1024, buffer=None): _ssl's read(). */
+/* 1 when the SSLSocket behind `owner_ref` (a weak reference) reads a
+ * transport EOF without close_notify as EOF (suppress_ragged_eofs), 0 when
+ * not or when it is gone, -1 with an exception set. */
+static int
+owner_suppresses_ragged_eofs(PyObject *owner_ref)
+{
+    PyObject *owner = PyObject_CallNoArgs(owner_ref);
+    if (owner == NULL || owner == Py_None) {
+        Py_XDECREF(owner);
+        return owner == NULL ? -1 : 0;
+    }
+    PyObject *suppress = PyObject_GetAttrString(owner, "suppress_ragged_eofs");
+    Py_DECREF(owner);
+    int answer = suppress != NULL ? PyObject_IsTrue(suppress) : -1;
+    Py_XDECREF(suppress);
+    return answer;
+}
+
+/* ssl_read(owner, on_error, len=1024, buffer=None): _ssl's read(), with
+ * SSLSocket.read()'s rule: while suppress_ragged_eofs holds, a transport
+ * EOF without close_notify reads as EOF, here, without the exception ssl.py
+ * would catch. A peer that closes as the ssl module does, which sends no
+ * close_notify, ends every connection so. */
 static PyObject *
 sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -518,6 +541,7 @@ sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *target = nargs > 3 ? args[3] : Py_None, *result = NULL;
     Py_ssize_t amount = 1024, got = -1;
     Py_buffer view = {0};
+    PRBool ragged = PR_FALSE;
 
     if (tls_nss_check_arg_count(nargs, 2, 4, "ssl_read") < 0)
         return NULL;
@@ -540,13 +564,22 @@ sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
         socket_call call = tls_nss_socket_call(CALL_RECV, "receiving from", self->timeout);
         if (view.obj != NULL)
             got = tls_nss_conn_read(&self->tls, receive_once, &call, view.buf, amount,
-                                    "receiving from");
+                                    "receiving from", &ragged);
         else if ((result = tls_nss_conn_read_bytes(&self->tls, receive_once, &call, amount,
-                                                   "receiving from")) != NULL)
+                                                   "receiving from", &ragged)) != NULL)
             got = PyBytes_GET_SIZE(result);
     }
     if (view.obj != NULL)
         PyBuffer_Release(&view);
+    if (ragged) {
+        int suppressed = owner_suppresses_ragged_eofs(args[0]);
+        if (suppressed <= 0) {
+            if (suppressed == 0)
+                tls_nss_conn_raise_ragged_eof(&self->tls, "receiving from");
+            Py_CLEAR(result);
+            got = -1;
+        }
+    }
     if (got < 0) {
         PyObject *eof = tls_nss_translate_pending(args[1]);
         if (eof == NULL)

@@ -759,10 +759,12 @@ PyObject *tls_nss_conn_raise(tls_nss_state *st, const tls_nss_conn *conn,
 typedef Py_ssize_t (*tls_nss_reader)(tls_nss_conn *conn, void *arg, char *buf, Py_ssize_t len);
 
 /* Reads application data with `read_once`: the count; 0 after the peer's
- * close_notify, for ever; -1 with an exception set, RaggedEOF for a
- * transport EOF without close_notify. */
+ * close_notify, for ever; -1 with an exception set. A transport EOF
+ * without close_notify raises RaggedEOF, or, given `ragged`, sets it and
+ * reads 0. */
 Py_ssize_t tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
-                             char *out, Py_ssize_t count, const char *operation);
+                             char *out, Py_ssize_t count, const char *operation,
+                             PRBool *ragged);
 /* NSS hands out at most one record's plaintext per read (sslsecur.c's
  * DoRecv), and a record holds at most 2^14 bytes. A read that asks for
  * more can get no more, so the bytes it returns are allocated at most
@@ -773,7 +775,7 @@ Py_ssize_t tls_nss_conn_read(tls_nss_conn *conn, tls_nss_reader read_once, void 
 /* The same, into a new bytes object of at most `size` bytes (and at most
  * TLS_NSS_READ_ALLOCATION_MAX). */
 PyObject *tls_nss_conn_read_bytes(tls_nss_conn *conn, tls_nss_reader read_once, void *arg,
-                                  Py_ssize_t size, const char *operation);
+                                  Py_ssize_t size, const char *operation, PRBool *ragged);
 /* Reads and drops what comes before the peer's close_notify: 1 once it
  * has come, 0 at EOF without it, -1 with an exception set. */
 int tls_nss_conn_drain(tls_nss_conn *conn, tls_nss_reader read_once, void *arg);

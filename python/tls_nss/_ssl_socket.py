@@ -22,9 +22,8 @@ _WHOLE_BYTES = (bytes, bytearray)
 class SSLSocket(ssl.SSLSocket):
     """An ssl.SSLSocket over NSS (tls_nss.SSLContext.wrap_socket makes it)."""
 
-    # ssl.py's own attributes, which typeshed does not declare.
+    # ssl.py's own attribute, which typeshed does not declare.
     _sslobj: Any
-    suppress_ragged_eofs: bool
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         engine = self._sslobj
@@ -38,13 +37,10 @@ class SSLSocket(ssl.SSLSocket):
         engine = self._sslobj
         if engine is None or flags:
             return super().recv(buflen, flags)
-        try:
-            data: bytes = engine.read(buflen)
-            return data
-        except ssl.SSLError as e:
-            if self._ragged_eof(e):
-                return b""
-            raise
+        # A transport EOF without close_notify reads as EOF in C, while
+        # suppress_ragged_eofs holds (SSLSocket.read()'s rule).
+        data: bytes = engine.read(buflen)
+        return data
 
     def recv_into(self, buffer: Any, nbytes: Optional[int] = None, flags: int = 0) -> int:
         engine = self._sslobj
@@ -52,16 +48,5 @@ class SSLSocket(ssl.SSLSocket):
             return super().recv_into(buffer, nbytes, flags)
         if nbytes is None:
             nbytes = len(buffer) if buffer else 1024
-        try:
-            count: int = engine.read(nbytes, buffer)
-            return count
-        except ssl.SSLError as e:
-            if self._ragged_eof(e):
-                return 0
-            raise
-
-    def _ragged_eof(self, error: ssl.SSLError) -> bool:
-        # SSLSocket.read()'s rule: an EOF without close_notify reads as EOF
-        # while suppress_ragged_eofs holds.
-        return bool(error.args and error.args[0] == ssl.SSL_ERROR_EOF
-                    and self.suppress_ragged_eofs)
+        count: int = engine.read(nbytes, buffer)
+        return count
