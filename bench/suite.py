@@ -175,7 +175,9 @@ def serve(impl: str, key: str, version: str, root: str) -> int:
 
     def handle(conn):
         try:
-            line = conn.recv(64)
+            # The first message whole: each is one write, and so one
+            # record; an echo's request is 104 bytes.
+            line = conn.recv(65536)
             if line.startswith(b"sink"):
                 remaining = int(line.split()[1])
                 while remaining > 0:
