@@ -297,9 +297,9 @@ buffer_outgoing_bytes_buffered(tls_nss_buffer *self, PyObject *unused)
  * its incoming ssl.MemoryBIO, does one operation, and leaves what NSS wrote
  * in its outgoing one, and most reads end in SSLWantReadError. These do the
  * pumping here, and raise the ssl module's want errors themselves, so that
- * the common path runs no Python; any other failure goes to `on_error`
- * (tls_nss._ssl_engine), which returns the ssl module's exception, or None
- * for a read to return EOF. */
+ * the common path runs no Python; any other failure goes to the buffer's
+ * `on_error` (tls_nss_conn), which answers the ssl module's exception, or
+ * None for a read to return EOF. */
 
 static int
 bio_take_in(tls_nss_buffer *self, tls_nss_state *st, PyObject *incoming)
@@ -396,11 +396,9 @@ bio_send_out(tls_nss_buffer *self, tls_nss_state *st, PyObject *outgoing)
 }
 
 /* After a failed operation: the ssl module's want error when NSS waits
- * for the network, else on_error's exception; NULL either way, except
- * when on_error answers None (EOF), which returns Py_None. */
+ * for the network, else our exception, for on_error to translate; NULL. */
 static PyObject *
-bio_failed(tls_nss_buffer *self, tls_nss_state *st, PRErrorCode error, PyObject *on_error,
-           const char *operation)
+bio_failed(tls_nss_buffer *self, tls_nss_state *st, PRErrorCode error, const char *operation)
 {
     if (error == PR_WOULD_BLOCK_ERROR && !self->tls.not_tls) {
         PRBool full = tls_nss_memio_outgoing_length(self->io) >= TLS_NSS_OUTGOING_LIMIT;
@@ -418,23 +416,23 @@ bio_failed(tls_nss_buffer *self, tls_nss_state *st, PRErrorCode error, PyObject 
     return NULL;
 }
 
-/* bio_read(incoming, outgoing, on_error, len=1024, buffer=None): with the
- * two BIOs and on_error bound, SSLObject.read() itself (keywords too). */
+/* bio_read(incoming, outgoing, len=1024, buffer=None): with the two BIOs
+ * bound, SSLObject.read() itself (keywords too). */
 static PyObject *
 buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
                 PyObject *kwnames)
 {
-    static const char *const names[] = {NULL, NULL, NULL, "len", "buffer"};
+    static const char *const names[] = {NULL, NULL, "len", "buffer"};
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     Py_ssize_t amount = 1024;
-    PyObject *args[5], *target, *result = NULL;
+    PyObject *args[4], *target, *result = NULL;
     Py_buffer view = {0};
     char *out;
 
-    if (tls_nss_place_args(given, nargs, kwnames, names, 3, 5, args, "bio_read") < 0)
+    if (tls_nss_place_args(given, nargs, kwnames, names, 2, 4, args, "bio_read") < 0)
         return NULL;
-    target = args[4] != NULL ? args[4] : Py_None;
-    if (args[3] != NULL && (amount = PyNumber_AsSsize_t(args[3], PyExc_OverflowError)) == -1 &&
+    target = args[3] != NULL ? args[3] : Py_None;
+    if (args[2] != NULL && (amount = PyNumber_AsSsize_t(args[2], PyExc_OverflowError)) == -1 &&
         PyErr_Occurred())
         return NULL;
     if (amount < 0) {
@@ -483,11 +481,12 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
         Py_XDECREF(saved_traceback);
     }
     if (sent == 0 && got < 0) {
-        PyObject *eof = bio_failed(self, st, error, args[2], "reading from") == NULL &&
-                                !PyErr_ExceptionMatches(st->ssl_want_read) &&
-                                !PyErr_ExceptionMatches(st->ssl_want_write)
-                            ? tls_nss_translate_pending(args[2])
-                            : NULL;
+        PyObject *eof =
+            bio_failed(self, st, error, "reading from") == NULL &&
+                    !PyErr_ExceptionMatches(st->ssl_want_read) &&
+                    !PyErr_ExceptionMatches(st->ssl_want_write)
+                ? tls_nss_translate_pending(self->tls.on_error, (PyObject *)self, "read")
+                : NULL;
         got = eof == Py_None ? 0 : -1;
         Py_XDECREF(eof);
     }
@@ -504,21 +503,21 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
     return result;
 }
 
-/* bio_write(incoming, outgoing, on_error, data): with the two BIOs and
- * on_error bound, SSLObject.write() itself (keywords too). */
+/* bio_write(incoming, outgoing, data): with the two BIOs bound,
+ * SSLObject.write() itself (keywords too). */
 static PyObject *
 buffer_bio_write(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
                  PyObject *kwnames)
 {
-    static const char *const names[] = {NULL, NULL, NULL, "data"};
+    static const char *const names[] = {NULL, NULL, "data"};
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
-    PyObject *args[4];
+    PyObject *args[3];
     Py_buffer view;
 
-    if (tls_nss_place_args(given, nargs, kwnames, names, 4, 4, args, "bio_write") < 0 ||
+    if (tls_nss_place_args(given, nargs, kwnames, names, 3, 3, args, "bio_write") < 0 ||
         check_usable(self, "write") < 0 || bio_take_in(self, st, args[0]) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[3], &view, PyBUF_SIMPLE) < 0)
+    if (PyObject_GetBuffer(args[2], &view, PyBUF_SIMPLE) < 0)
         return NULL;
     PRInt32 sent = 0;
     PRErrorCode error = 0;
@@ -532,22 +531,22 @@ buffer_bio_write(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
     if (bio_send_out(self, st, args[1]) < 0)
         return NULL;
     if (sent < 0) {
-        if (bio_failed(self, st, error, args[2], "writing to") == NULL &&
+        if (bio_failed(self, st, error, "writing to") == NULL &&
             !PyErr_ExceptionMatches(st->ssl_want_read) &&
             !PyErr_ExceptionMatches(st->ssl_want_write))
-            Py_XDECREF(tls_nss_translate_pending(args[2]));
+            tls_nss_translate_failure(self->tls.on_error, (PyObject *)self, "write");
         return NULL;
     }
     return PyLong_FromLong(sent);
 }
 
-/* bio_do_handshake(incoming, outgoing, on_error) */
+/* bio_do_handshake(incoming, outgoing) */
 static PyObject *
 buffer_bio_do_handshake(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
 
-    if (tls_nss_check_arg_count(nargs, 3, 3, "bio_do_handshake") < 0 ||
+    if (tls_nss_check_arg_count(nargs, 2, 2, "bio_do_handshake") < 0 ||
         check_usable(self, "do_handshake") < 0 || bio_take_in(self, st, args[0]) < 0)
         return NULL;
     PRErrorCode error = 0;
@@ -564,10 +563,10 @@ buffer_bio_do_handshake(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t 
     if (!self->tls.handshake_done) {
         if (self->tls.not_tls)
             check_peer_speaks_tls(self, "TLS handshake with");
-        if (bio_failed(self, st, error, args[2], "TLS handshake with") == NULL &&
+        if (bio_failed(self, st, error, "TLS handshake with") == NULL &&
             !PyErr_ExceptionMatches(st->ssl_want_read) &&
             !PyErr_ExceptionMatches(st->ssl_want_write))
-            Py_XDECREF(tls_nss_translate_pending(args[2]));
+            tls_nss_translate_failure(self->tls.on_error, (PyObject *)self, "handshake");
         return NULL;
     }
     Py_RETURN_NONE;
@@ -601,13 +600,13 @@ static PyMethodDef buffer_methods[] = {
     {"outgoing_bytes_buffered", (PyCFunction)buffer_outgoing_bytes_buffered, METH_NOARGS,
      "Ciphertext waiting to be sent."},
     {"bio_read", (PyCFunction)(void (*)(void))buffer_bio_read, METH_FASTCALL | METH_KEYWORDS,
-     "bio_read(incoming, outgoing, on_error, len=1024, buffer=None)\n--\n\n"
+     "bio_read(incoming, outgoing, len=1024, buffer=None)\n--\n\n"
      "ssl.SSLObject's read() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
     {"bio_write", (PyCFunction)(void (*)(void))buffer_bio_write, METH_FASTCALL | METH_KEYWORDS,
-     "bio_write(incoming, outgoing, on_error, data)\n--\n\n"
+     "bio_write(incoming, outgoing, data)\n--\n\n"
      "ssl.SSLObject's write() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
     {"bio_do_handshake", (PyCFunction)(void (*)(void))buffer_bio_do_handshake, METH_FASTCALL,
-     "bio_do_handshake(incoming, outgoing, on_error)\n--\n\n"
+     "bio_do_handshake(incoming, outgoing)\n--\n\n"
      "ssl.SSLObject's do_handshake() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
     {NULL, NULL, 0, NULL},
 };

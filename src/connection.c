@@ -432,6 +432,8 @@ tls_nss_conn_traverse(tls_nss_conn *conn, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(conn));
     Py_VISIT(conn->ctx);
     Py_VISIT(conn->owner);
+    Py_VISIT(conn->ssl_socket);
+    Py_VISIT(conn->on_error);
     return 0;
 }
 
@@ -440,6 +442,8 @@ conn_clear(tls_nss_conn *conn)
 {
     /* `ctx` stays: the descriptor was imported from its model. */
     Py_CLEAR(conn->owner);
+    Py_CLEAR(conn->ssl_socket);
+    Py_CLEAR(conn->on_error);
     return 0;
 }
 
@@ -471,6 +475,8 @@ conn_dealloc(tls_nss_conn *conn)
     /* The context outlives every descriptor imported from its model. */
     Py_CLEAR(conn->ctx);
     Py_CLEAR(conn->owner);
+    Py_CLEAR(conn->ssl_socket);
+    Py_CLEAR(conn->on_error);
     type->tp_free(conn);
     Py_DECREF(type);
 }
@@ -484,7 +490,36 @@ conn_pending(tls_nss_conn *conn, PyObject *unused)
     return PyLong_FromLong(conn->fd == NULL ? 0 : SSL_DataPending(conn->fd));
 }
 
+/* Once: an ssl.SSLObject's engine may be made for a buffer that a PEP 748
+ * context made, and nothing may change under a call that uses these. */
+static PyObject *
+conn_bind_ssl(tls_nss_conn *conn, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (tls_nss_check_arg_count(nargs, 2, 2, "bind_ssl") < 0)
+        return NULL;
+    if ((args[0] != Py_None && !PyCallable_Check(args[0])) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "bind_ssl(ssl_socket, on_error): ssl_socket must be callable or None, "
+                        "and on_error callable");
+        return NULL;
+    }
+    if (conn->on_error != NULL) {
+        PyErr_SetString(PyExc_ValueError, "this connection is already under an ssl object");
+        return NULL;
+    }
+    conn->ssl_socket = args[0] == Py_None ? NULL : Py_NewRef(args[0]);
+    conn->on_error = Py_NewRef(args[1]);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef conn_methods[] = {
+    {"bind_ssl", (PyCFunction)(void (*)(void))conn_bind_ssl, METH_FASTCALL,
+     "bind_ssl(ssl_socket, on_error)\n--\n\n"
+     "Put this connection under an ssl.SSLSocket or ssl.SSLObject, once\n"
+     "(tls_nss._ssl_engine): ssl_socket() answers the SSLSocket, whose timeout\n"
+     "and suppress_ragged_eofs the ssl_* methods follow (None: none);\n"
+     "on_error(connection, error, operation) answers the ssl module's exception\n"
+     "for a failure, or None for a read to return EOF."},
     {"pending", (PyCFunction)conn_pending, METH_NOARGS,
      "pending()\n--\n\nHow many decrypted bytes a read can return at once, as\n"
      "ssl.SSLSocket.pending(). An NSS extension to PEP 748."},

@@ -484,15 +484,19 @@ static PyMethodDef context_methods[] = {
     {"buffer", (PyCFunction)(void (*)(void))context_buffer, METH_VARARGS | METH_KEYWORDS,
      "buffer(hostname, owner)\n--\n\nA TLS buffer: TLS over in-memory queues."},
     {"connect", (PyCFunction)(void (*)(void))context_connect, METH_VARARGS | METH_KEYWORDS,
-     "connect(fd, hostname, owner, timeout, handshake_budget=-1)\n--\n\n"
-     "Take over the connected TCP socket `fd` and run the client handshake\n"
-     "within handshake_budget seconds (< 0: no bound)."},
+     "connect(fd, hostname, owner, timeout, handshake_budget=-1, handshake=True,\n"
+     "        shared_descriptor=False)\n--\n\n"
+     "Take over the connected TCP socket `fd` (shared_descriptor: a duplicate of\n"
+     "it) and run the client handshake within handshake_budget seconds (< 0: no\n"
+     "bound)."},
     {"listen", (PyCFunction)(void (*)(void))context_listen, METH_VARARGS | METH_KEYWORDS,
      "listen(fd, owner, timeout)\n--\n\n"
      "Take over the listening TCP socket `fd`; accept() runs server handshakes."},
     {"serve", (PyCFunction)(void (*)(void))context_serve, METH_VARARGS | METH_KEYWORDS,
-     "serve(fd, owner, timeout)\n--\n\n"
-     "Take over the connected TCP socket `fd` and run the server handshake."},
+     "serve(fd, owner, timeout, handshake=True, shared_descriptor=False, prefix=b'')\n"
+     "--\n\n"
+     "Take over the connected TCP socket `fd` (shared_descriptor: a duplicate of\n"
+     "it) and run the server handshake."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -112,15 +112,18 @@ tls_nss_raise_refused(tls_nss_state *st, PRErrorCode code, const char *certifica
 }
 
 PyObject *
-tls_nss_translate_pending(PyObject *on_error)
+tls_nss_translate_pending(PyObject *on_error, PyObject *connection, const char *operation)
 {
     PyObject *type, *value, *traceback;
 
+    if (on_error == NULL)
+        return NULL;
     PyErr_Fetch(&type, &value, &traceback);
     PyErr_NormalizeException(&type, &value, &traceback);
     if (traceback != NULL && value != NULL)
         PyException_SetTraceback(value, traceback);
-    PyObject *translated = value ? PyObject_CallOneArg(on_error, value) : NULL;
+    PyObject *translated =
+        value ? PyObject_CallFunction(on_error, "OOs", connection, value, operation) : NULL;
     if (translated == Py_None) {
         Py_XDECREF(type);
         Py_XDECREF(value);
@@ -138,5 +141,15 @@ tls_nss_translate_pending(PyObject *on_error)
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(traceback);
+    return NULL;
+}
+
+PyObject *
+tls_nss_translate_failure(PyObject *on_error, PyObject *connection, const char *operation)
+{
+    Py_XDECREF(tls_nss_translate_pending(on_error, connection, operation));
+    if (!PyErr_Occurred())
+        PyErr_Format(PyExc_SystemError, "%s: on_error answered None, which only a read may",
+                     operation);
     return NULL;
 }

@@ -16,6 +16,7 @@
 /* PR_ImportTCPSocket and PR_FileDesc2NativeHandle: NSPR's stable, if
  * "private", bridge to descriptors made outside NSPR. */
 #include <private/pprio.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -182,11 +183,13 @@ start_tls(tls_nss_state *st, tls_nss_socket *self, PRFileDesc *tcp, PRBool as_se
 }
 
 /* A new socket of `ctx`, which must be a server context if `as_server`,
- * and the TCP descriptor `os_fd` taken over into `*tcp`; NULL with an
- * exception set, and `os_fd` closed, if not. */
+ * and the TCP descriptor `os_fd` taken over into `*tcp` (with `shared`, a
+ * duplicate of it, `os_fd` staying the caller's). NULL with an exception
+ * set if not; a duplicate is closed then, and so is a descriptor NSPR
+ * refused. */
 static tls_nss_socket *
 take_over(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_arg,
-          PRBool as_server, const char *operation, PRFileDesc **tcp)
+          PRBool as_server, PRBool shared, const char *operation, PRFileDesc **tcp)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     double timeout;
@@ -199,9 +202,18 @@ take_over(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject *timeout_ar
                      as_server ? "server" : "client");
         return NULL;
     }
-    tls_nss_socket *self = new_socket(ctx, owner, timeout);
-    if (self == NULL)
+    /* Duplicated here, not in Python, which would let the GIL go for it:
+     * another thread would take it, and this one wait to get it back. */
+    if (shared && (os_fd = fcntl(os_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
         return NULL;
+    }
+    tls_nss_socket *self = new_socket(ctx, owner, timeout);
+    if (self == NULL) {
+        if (shared)
+            close(os_fd);
+        return NULL;
+    }
     if ((*tcp = PR_ImportTCPSocket(os_fd)) == NULL) {
         tls_nss_raise(st, TLS_NSS_ERROR, PR_GetError(), "taking over socket %d", os_fd);
         close(os_fd);
@@ -219,7 +231,8 @@ tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner, int os_fd,
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
     PRNetAddr addr = blank_address();
-    tls_nss_socket *self = take_over(ctx, owner, os_fd, timeout_arg, PR_FALSE, "connect", &tcp);
+    tls_nss_socket *self =
+        take_over(ctx, owner, os_fd, timeout_arg, PR_FALSE, transport_shared, "connect", &tcp);
 
     if (self == NULL)
         return NULL;
@@ -257,7 +270,8 @@ tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner, int os_fd,
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
     PRNetAddr addr = blank_address();
-    tls_nss_socket *self = take_over(ctx, owner, os_fd, timeout_arg, PR_TRUE, "listen", &tcp);
+    tls_nss_socket *self =
+        take_over(ctx, owner, os_fd, timeout_arg, PR_TRUE, PR_FALSE, "listen", &tcp);
 
     if (self == NULL)
         return NULL;
@@ -279,7 +293,8 @@ tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd, PyObject 
     tls_nss_state *st = tls_nss_state_of((PyObject *)ctx);
     PRFileDesc *tcp;
     PRNetAddr addr = blank_address();
-    tls_nss_socket *self = take_over(ctx, owner, os_fd, timeout_arg, PR_TRUE, "serve", &tcp);
+    tls_nss_socket *self =
+        take_over(ctx, owner, os_fd, timeout_arg, PR_TRUE, transport_shared, "serve", &tcp);
 
     if (self == NULL)
         return NULL;
@@ -486,16 +501,18 @@ sock_sendall(tls_nss_socket *self, PyObject *arg)
 /* ---- under ssl.SSLSocket ----
  *
  * tls_nss._ssl_engine binds these to the NSS socket under each SSLSocket,
- * so that SSLSocket.recv() and send() reach NSS without Python of ours.
- * Programs set the timeout on the SSLSocket (settimeout, setblocking), not
- * here: each call reads it first, through `owner`, a weak reference to
- * the SSLSocket. A failure goes to `on_error`, which answers the ssl
- * module's exception, or None for a read to return EOF. */
+ * so that SSLSocket.recv(), send() and do_handshake() reach NSS without
+ * Python of ours. Programs set the timeout on the SSLSocket (settimeout,
+ * setblocking), not here: each call reads it first, through the socket's
+ * `ssl_socket` (tls_nss_conn). A failure goes to its `on_error`, which
+ * answers the ssl module's exception, or None for a read to return EOF. */
 
 static int
-follow_owner_timeout(tls_nss_socket *self, tls_nss_state *st, PyObject *owner_ref)
+follow_owner_timeout(tls_nss_socket *self, tls_nss_state *st)
 {
-    PyObject *owner = PyObject_CallNoArgs(owner_ref);
+    if (self->tls.ssl_socket == NULL)
+        return 0;
+    PyObject *owner = PyObject_CallNoArgs(self->tls.ssl_socket);
     if (owner == NULL)
         return -1;
     if (owner == Py_None) { /* going away: the last timeout stands */
@@ -511,13 +528,15 @@ follow_owner_timeout(tls_nss_socket *self, tls_nss_state *st, PyObject *owner_re
     return parsed;
 }
 
-/* 1 when the SSLSocket behind `owner_ref` (a weak reference) reads a
- * transport EOF without close_notify as EOF (suppress_ragged_eofs), 0 when
- * not or when it is gone, -1 with an exception set. */
+/* 1 when the SSLSocket over `self` reads a transport EOF without
+ * close_notify as EOF (suppress_ragged_eofs), 0 when not or when it is
+ * gone, -1 with an exception set. */
 static int
-owner_suppresses_ragged_eofs(PyObject *owner_ref)
+owner_suppresses_ragged_eofs(tls_nss_socket *self)
 {
-    PyObject *owner = PyObject_CallNoArgs(owner_ref);
+    if (self->tls.ssl_socket == NULL)
+        return 0;
+    PyObject *owner = PyObject_CallNoArgs(self->tls.ssl_socket);
     if (owner == NULL || owner == Py_None) {
         Py_XDECREF(owner);
         return owner == NULL ? -1 : 0;
@@ -529,23 +548,23 @@ owner_suppresses_ragged_eofs(PyObject *owner_ref)
     return answer;
 }
 
-/* ssl_read(owner, on_error, len=1024, buffer=None): _ssl's read(), with
- * SSLSocket.read()'s rule: while suppress_ragged_eofs holds, a transport
- * EOF without close_notify reads as EOF, here, without the exception ssl.py
- * would catch. A peer that closes as the ssl module does, which sends no
+/* ssl_read(len=1024, buffer=None): _ssl's read(), with SSLSocket.read()'s
+ * rule: while suppress_ragged_eofs holds, a transport EOF without
+ * close_notify reads as EOF, here, without the exception ssl.py would
+ * catch. A peer that closes as the ssl module does, which sends no
  * close_notify, ends every connection so. */
 static PyObject *
 sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
-    PyObject *target = nargs > 3 ? args[3] : Py_None, *result = NULL;
+    PyObject *target = nargs > 1 ? args[1] : Py_None, *result = NULL;
     Py_ssize_t amount = 1024, got = -1;
     Py_buffer view = {0};
     PRBool ragged = PR_FALSE;
 
-    if (tls_nss_check_arg_count(nargs, 2, 4, "ssl_read") < 0)
+    if (tls_nss_check_arg_count(nargs, 0, 2, "ssl_read") < 0)
         return NULL;
-    if (nargs > 2 && (amount = PyNumber_AsSsize_t(args[2], PyExc_OverflowError)) == -1 &&
+    if (nargs > 0 && (amount = PyNumber_AsSsize_t(args[0], PyExc_OverflowError)) == -1 &&
         PyErr_Occurred())
         return NULL;
     if (target != Py_None) {
@@ -559,8 +578,7 @@ sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "size should not be negative");
         return NULL;
     }
-    if (follow_owner_timeout(self, st, args[0]) == 0 &&
-        check_connection(st, self, "recv") == 0) {
+    if (follow_owner_timeout(self, st) == 0 && check_connection(st, self, "recv") == 0) {
         socket_call call = tls_nss_socket_call(CALL_RECV, "receiving from", self->timeout);
         if (view.obj != NULL)
             got = tls_nss_conn_read(&self->tls, receive_once, &call, view.buf, amount,
@@ -572,7 +590,7 @@ sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
     if (view.obj != NULL)
         PyBuffer_Release(&view);
     if (ragged) {
-        int suppressed = owner_suppresses_ragged_eofs(args[0]);
+        int suppressed = owner_suppresses_ragged_eofs(self);
         if (suppressed <= 0) {
             if (suppressed == 0)
                 tls_nss_conn_raise_ragged_eof(&self->tls, "receiving from");
@@ -581,7 +599,8 @@ sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (got < 0) {
-        PyObject *eof = tls_nss_translate_pending(args[1]);
+        PyObject *eof =
+            tls_nss_translate_pending(self->tls.on_error, (PyObject *)self, "read");
         if (eof == NULL)
             return NULL;
         Py_DECREF(eof);
@@ -596,17 +615,15 @@ sock_ssl_read(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
  * of it, or all of it by one deadline (as _ssl's write() sends all it is
  * given). The count sent, or -1 with the ssl module's exception set. */
 static Py_ssize_t
-ssl_send(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs, const char *name,
-         PRBool all)
+ssl_send(tls_nss_socket *self, PyObject *data, PRBool all)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     Py_ssize_t sent = -1;
     Py_buffer view;
 
-    if (tls_nss_check_arg_count(nargs, 3, 3, name) < 0 ||
-        PyObject_GetBuffer(args[2], &view, PyBUF_SIMPLE) < 0)
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
         return -1;
-    if (follow_owner_timeout(self, st, args[0]) == 0) {
+    if (follow_owner_timeout(self, st) == 0) {
         socket_call call = tls_nss_socket_call(CALL_SEND, "sending to", self->timeout);
         if (all)
             sent = send_all(st, self, &call, &view) < 0 ? -1 : view.len;
@@ -614,30 +631,42 @@ ssl_send(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs, const ch
             sent = view.len > 0 ? send_some(self, &call, view.buf, view.len) : 0;
     }
     PyBuffer_Release(&view);
-    if (sent < 0) {
-        Py_XDECREF(tls_nss_translate_pending(args[1]));
-        if (!PyErr_Occurred()) /* on_error answers None (EOF) for reads only */
-            PyErr_Format(PyExc_SystemError, "%s: on_error answered None", name);
-        return -1;
-    }
+    if (sent < 0)
+        tls_nss_translate_failure(self->tls.on_error, (PyObject *)self, "write");
     return sent;
 }
 
-/* ssl_write(owner, on_error, data): _ssl's write(). */
+/* ssl_write(data): _ssl's write(). */
 static PyObject *
-sock_ssl_write(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
+sock_ssl_write(tls_nss_socket *self, PyObject *data)
 {
-    Py_ssize_t sent = ssl_send(self, args, nargs, "ssl_write", PR_FALSE);
+    Py_ssize_t sent = ssl_send(self, data, PR_FALSE);
     return sent < 0 ? NULL : PyLong_FromSsize_t(sent);
 }
 
-/* ssl_sendall(owner, on_error, data): SSLSocket.sendall() in one call. */
+/* ssl_sendall(data): SSLSocket.sendall() in one call. */
 static PyObject *
-sock_ssl_sendall(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
+sock_ssl_sendall(tls_nss_socket *self, PyObject *data)
 {
-    if (ssl_send(self, args, nargs, "ssl_sendall", PR_TRUE) < 0)
+    if (ssl_send(self, data, PR_TRUE) < 0)
         return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *sock_do_handshake(tls_nss_socket *self, PyObject *unused);
+
+/* ssl_do_handshake(): _ssl's do_handshake(). */
+static PyObject *
+sock_ssl_do_handshake(tls_nss_socket *self, PyObject *unused)
+{
+    tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+
+    if (follow_owner_timeout(self, st) < 0)
+        return NULL;
+    PyObject *done = sock_do_handshake(self, NULL);
+    if (done == NULL)
+        tls_nss_translate_failure(self->tls.on_error, (PyObject *)self, "handshake");
+    return done;
 }
 
 /* ---- closing ---- */
@@ -941,14 +970,18 @@ static PyMethodDef sock_methods[] = {
      "shutdown(how)\n--\n\nEnd one direction or both (TLSShutdownMode): SHUT_WR sends\n"
      "close_notify, SHUT_RD stops reading. The socket stays open until close()."},
     {"ssl_read", (PyCFunction)(void (*)(void))sock_ssl_read, METH_FASTCALL,
-     "ssl_read(owner, on_error, len=1024, buffer=None)\n--\n\n"
+     "ssl_read(len=1024, buffer=None)\n--\n\n"
      "read() under ssl.SSLSocket: with its timeout, failing in the ssl module's terms."},
-    {"ssl_write", (PyCFunction)(void (*)(void))sock_ssl_write, METH_FASTCALL,
-     "ssl_write(owner, on_error, data)\n--\n\n"
+    {"ssl_write", (PyCFunction)sock_ssl_write, METH_O,
+     "ssl_write(data)\n--\n\n"
      "write() under ssl.SSLSocket: with its timeout, failing in the ssl module's terms."},
-    {"ssl_sendall", (PyCFunction)(void (*)(void))sock_ssl_sendall, METH_FASTCALL,
-     "ssl_sendall(owner, on_error, data)\n--\n\n"
+    {"ssl_sendall", (PyCFunction)sock_ssl_sendall, METH_O,
+     "ssl_sendall(data)\n--\n\n"
      "sendall() under ssl.SSLSocket: all of data by one deadline, failing in the ssl\n"
+     "module's terms."},
+    {"ssl_do_handshake", (PyCFunction)sock_ssl_do_handshake, METH_NOARGS,
+     "ssl_do_handshake()\n--\n\n"
+     "do_handshake() under ssl.SSLSocket: with its timeout, failing in the ssl\n"
      "module's terms."},
     {"__enter__", (PyCFunction)sock_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)sock_exit, METH_VARARGS,

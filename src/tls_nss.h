@@ -181,12 +181,20 @@ PyObject *tls_nss_raise(tls_nss_state *st, tls_nss_error_kind kind,
  * the refusal concerns ("depth 1: CN=...") when it is known. */
 PyObject *tls_nss_raise_refused(tls_nss_state *st, PRErrorCode code, const char *certificate,
                                 const char *operation, ...);
-/* Under ssl.SSLSocket and ssl.SSLObject: hands the pending exception to
- * `on_error` (tls_nss._ssl_engine), and raises the ssl module's exception
- * it answers, chained to ours; NULL then. Returns Py_None (a new
- * reference), with nothing raised, when on_error answers None: a ragged
- * EOF that OP_IGNORE_UNEXPECTED_EOF makes an EOF. */
-PyObject *tls_nss_translate_pending(PyObject *on_error);
+/* Under ssl.SSLSocket and ssl.SSLObject: calls `on_error` (of the
+ * connection, tls_nss._ssl_engine) with the connection, the pending
+ * exception and the ssl module's name of what failed ("read", "write",
+ * "handshake"), and raises the ssl module's exception it answers, chained
+ * to ours; NULL then. Returns Py_None (a new reference), with nothing
+ * raised, when on_error answers None: a ragged EOF that
+ * OP_IGNORE_UNEXPECTED_EOF makes an EOF. Without `on_error`, the exception
+ * stays as it is. */
+PyObject *tls_nss_translate_pending(PyObject *on_error, PyObject *connection,
+                                    const char *operation);
+/* The same for a write or a handshake, which no EOF ends quietly: always
+ * NULL, with the exception set. */
+PyObject *tls_nss_translate_failure(PyObject *on_error, PyObject *connection,
+                                    const char *operation);
 
 /* ---- workers.c ---- */
 
@@ -638,6 +646,13 @@ typedef struct {
     PRFileDesc *fd;          /* the SSL layer, or NULL */
     tls_nss_context *ctx;    /* the model's owner */
     PyObject *owner;         /* the Python context, returned as .context */
+    /* Under ssl.SSLSocket and ssl.SSLObject (tls_nss._ssl_engine), set
+     * once by bind_ssl(), NULL otherwise: `ssl_socket`, a callable that
+     * answers the SSLSocket (a weak reference), whose timeout and
+     * suppress_ragged_eofs each call follows; `on_error`, which answers the
+     * ssl module's exception for a failure (tls_nss_translate_pending). */
+    PyObject *ssl_socket;
+    PyObject *on_error;
     tls_nss_peer_check check;
     char peer[160];          /* who we talk to, for error messages */
     char session_key[300];   /* clients: "host:port", what sessions are kept under */
@@ -818,16 +833,18 @@ extern PyType_Spec tls_nss_socket_spec;
 
 /* A TLS socket for an established TCP connection (client side: with
  * `run_handshake`, the handshake runs before this returns; else at the
- * first do_handshake, read or write) or for a listening socket. */
+ * first do_handshake, read or write) or for a listening socket. The
+ * descriptor is taken over; with `transport_shared`, it stays the
+ * caller's, and the socket works over a duplicate of it. */
 PyObject *tls_nss_socket_connect(tls_nss_context *ctx, PyObject *owner,
                                  int os_fd, const char *hostname,
                                  PyObject *timeout, double handshake_budget,
                                  PRBool run_handshake, PRBool transport_shared);
 PyObject *tls_nss_socket_listen(tls_nss_context *ctx, PyObject *owner,
                                 int os_fd, PyObject *timeout);
-/* A server connection over the connected descriptor `os_fd` (taken over),
- * with `run_handshake` its handshake run within the socket's timeout and
- * the context's bound. */
+/* A server connection over the connected descriptor `os_fd` (taken over,
+ * or duplicated with `transport_shared`), with `run_handshake` its
+ * handshake run within the socket's timeout and the context's bound. */
 PyObject *tls_nss_socket_serve(tls_nss_context *ctx, PyObject *owner, int os_fd,
                                PyObject *timeout, PRBool run_handshake,
                                PRBool transport_shared, const Py_buffer *prefix);

@@ -47,6 +47,9 @@ _SETTINGS_READ = tuple(getattr(_OpenSSLBase, name).__get__ for name in (
     "verify_flags", "_host_flags", "num_tickets"))
 
 _num_tickets: Callable[[Any], int] = _OpenSSLBase.num_tickets.__get__
+# The protocol as an int: ssl.SSLContext.protocol makes an enum member of
+# it, for each connection.
+_raw_protocol: Callable[[Any], int] = _OpenSSLBase.protocol.__get__
 
 # verify_flags NSS's verification already has (strict X.509, partial
 # chains ending at any given anchor, trusted certificates first) or that
@@ -402,7 +405,8 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
         core = self._core(server_side, server_hostname)
         engine = _ssl_engine.SocketEngine(self, core, owner if owner is not None else sock,
                                           server_side, server_hostname)
-        engine.session = session
+        if session is not None:
+            engine.session = session
         self._nss_stats["accept" if server_side else "connect"] += 1
         return engine
 
@@ -412,12 +416,13 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
         core = self._core(server_side, server_hostname)
         engine = _ssl_engine.BIOEngine(self, core, incoming, outgoing, owner, server_side,
                                        server_hostname)
-        engine.session = session
+        if session is not None:
+            engine.session = session
         self._nss_stats["accept" if server_side else "connect"] += 1
         return engine
 
     def _core(self, server_side: bool, server_hostname: Optional[str]) -> Any:
-        protocol = self.protocol
+        protocol = _raw_protocol(self)
         if server_side and protocol == ssl.PROTOCOL_TLS_CLIENT:
             raise ValueError("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context")
         if not server_side and protocol == ssl.PROTOCOL_TLS_SERVER:

@@ -19,7 +19,6 @@ its certificate dictionaries.
 from __future__ import annotations
 
 import functools
-import os
 import select
 import socket
 import ssl
@@ -89,19 +88,18 @@ def _translate(tls: Any, error: TLSError, hostname: Optional[str],
     return _ssl_errors.translate(error, chain=chain, hostname=hostname, operation=operation)
 
 
-def _translator(tls: Any, hostname: Optional[str], ignore_eof: bool,
-                operation: str = "read") -> Callable[[BaseException], Optional[BaseException]]:
-    """The on_error of the C methods bound under SSLSocket and SSLObject
-    (NSSTLSSocket.ssl_*, NSSTLSBuffer.bio_*): the ssl module's exception for
-    a failure, or None for a ragged EOF that OP_IGNORE_UNEXPECTED_EOF makes
-    an EOF. It holds the NSS connection, not the engine, so that no cycle
-    keeps either alive."""
+def _error_translator(hostname: Optional[str], ignore_eof: bool
+                      ) -> Callable[[Any, BaseException, str], Optional[BaseException]]:
+    """The on_error of the NSS connection under an SSLSocket or SSLObject,
+    which its C methods (NSSTLSSocket.ssl_*, NSSTLSBuffer.bio_*) call with
+    themselves, a failure and the operation ("read", "write", "handshake"):
+    the ssl module's exception, or None for a ragged EOF that
+    OP_IGNORE_UNEXPECTED_EOF makes an EOF. It holds neither the connection
+    nor the engine, so that no cycle keeps either alive."""
 
-    # OP_IGNORE_UNEXPECTED_EOF is about reading, as in OpenSSL.
-    ignore_eof = ignore_eof and operation == "read"
-
-    def translated(error: BaseException) -> Optional[BaseException]:
-        if isinstance(error, RaggedEOF) and ignore_eof:
+    def translated(tls: Any, error: BaseException, operation: str) -> Optional[BaseException]:
+        # OP_IGNORE_UNEXPECTED_EOF is about reading, as in OpenSSL.
+        if isinstance(error, RaggedEOF) and ignore_eof and operation == "read":
             return None
         if not isinstance(error, TLSError):
             return error
@@ -368,26 +366,28 @@ class SocketEngine(_Engine):
         self._start_from(self._context._core(self.server_side, self.server_hostname), prefix)
 
     def _start_from(self, core: Any, prefix: bytes) -> None:
-        fd = os.dup(self.owner.fileno())
+        # NSS works over a duplicate of the socket's descriptor, made in C.
+        on_error = _error_translator(self.server_hostname, self._ignore_eof)
         try:
             if self.server_side:
-                tls = core.serve(fd=fd, owner=self._context, timeout=self._timeout,
-                                 handshake=False, shared_descriptor=True, prefix=prefix)
+                tls = core.serve(fd=self.owner.fileno(), owner=self._context,
+                                 timeout=self._timeout, handshake=False, shared_descriptor=True,
+                                 prefix=prefix)
             else:
-                tls = core.connect(fd=fd, hostname=self.server_hostname, owner=self._context,
-                                   timeout=self._timeout, handshake=False,
+                tls = core.connect(fd=self.owner.fileno(), hostname=self.server_hostname,
+                                   owner=self._context, timeout=self._timeout, handshake=False,
                                    shared_descriptor=True)
         except TLSError as e:
             raise self._raise_new(e) from e
+        tls.bind_ssl(self._owner, on_error)
         self._tls = tls
         # Instance attributes, in front of the methods below: SSLSocket's
-        # recv(), send() and sendall() call them for every record.
-        hostname, ignore_eof = self.server_hostname, self._ignore_eof
-        setattr(self, "read", functools.partial(
-            tls.ssl_read, self._owner, _translator(tls, hostname, ignore_eof, "read")))
-        writing = (self._owner, _translator(tls, hostname, ignore_eof, "write"))
-        setattr(self, "write", functools.partial(tls.ssl_write, *writing))
-        setattr(self, "sendall", functools.partial(tls.ssl_sendall, *writing))
+        # recv(), send(), sendall() and do_handshake() call them, the first
+        # three for every record. They follow the SSLSocket's timeout.
+        setattr(self, "read", tls.ssl_read)
+        setattr(self, "write", tls.ssl_write)
+        setattr(self, "sendall", tls.ssl_sendall)
+        setattr(self, "do_handshake", tls.ssl_do_handshake)
 
     def _read_hello(self) -> None:
         """Reads the ClientHello off the socket, within its timeout as a
@@ -413,26 +413,12 @@ class SocketEngine(_Engine):
     def _raise_new(self, error: TLSError) -> BaseException:
         return _ssl_errors.translate(error, hostname=self.server_hostname)
 
-    def _follow_timeout(self) -> None:
-        self._tls.settimeout(self.owner.gettimeout())
-
-    def _started(self) -> Any:
-        """The NSS socket, once sni_callback (if any) has run, with the
-        SSLSocket's timeout."""
-        if self._tls is None:
-            self._read_hello()
-        self._follow_timeout()
-        return self._tls
-
     def do_handshake(self) -> None:
-        tls = self._started()
-        try:
-            tls.do_handshake()
-        except TLSError as e:
-            raise self._raise(e, "handshake") from e
+        self._begin()
+        self.do_handshake()
 
     def _begin(self) -> None:
-        self._started()
+        self._read_hello()
 
     def sendall(self, data: Any) -> None:
         """All of ``data`` by one deadline (tls_nss.SSLSocket.sendall)."""
@@ -444,7 +430,7 @@ class SocketEngine(_Engine):
         with in the clear."""
         if self._tls is None:
             return self.owner
-        self._follow_timeout()
+        self._tls.settimeout(self.owner.gettimeout())
         try:
             self._tls.close()
         except TLSError as e:
@@ -460,7 +446,7 @@ class BIOEngine(_Engine):
     buffer's own C methods, bound to the two BIOs (NSSTLSBuffer.bio_*):
     asyncio calls them for every record, and they raise the ssl module's
     want errors themselves; only a real failure comes back to Python, to
-    _translator()."""
+    _error_translator()."""
 
     def __init__(self, context: Any, core: Any, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO,
                  owner: Any, server_side: bool, server_hostname: Optional[str]) -> None:
@@ -477,9 +463,9 @@ class BIOEngine(_Engine):
                               owner=self._context)
         except TLSError as e:
             raise _ssl_errors.translate(e, hostname=self.server_hostname) from e
+        tls.bind_ssl(None, _error_translator(self.server_hostname, self._ignore_eof))
         self._tls = tls
-        pumped = (self._incoming, self._outgoing,
-                  _translator(tls, self.server_hostname, self._ignore_eof))
+        pumped = (self._incoming, self._outgoing)
         # Instance attributes, in front of the methods below.
         setattr(self, "read", functools.partial(tls.bio_read, *pumped))
         setattr(self, "write", functools.partial(tls.bio_write, *pumped))
