@@ -416,30 +416,61 @@ bio_failed(tls_nss_buffer *self, tls_nss_state *st, PRErrorCode error, const cha
     return NULL;
 }
 
-/* bio_read(incoming, outgoing, len=1024, buffer=None): with the two BIOs
- * bound, SSLObject.read() itself (keywords too). */
+/* The two BIOs bind_ssl() gave; -1 with TypeError before that. */
+static int
+bound_bios(tls_nss_buffer *self, const char *operation, PyObject **incoming,
+           PyObject **outgoing)
+{
+    if (self->tls.ssl_incoming == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s: the buffer is not under an ssl.SSLObject (bind_ssl)",
+                     operation);
+        return -1;
+    }
+    *incoming = self->tls.ssl_incoming;
+    *outgoing = self->tls.ssl_outgoing;
+    return 0;
+}
+
+/* bind_ssl(incoming, outgoing, on_error) */
+static PyObject *
+buffer_bind_ssl(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (tls_nss_check_arg_count(nargs, 3, 3, "bind_ssl") < 0)
+        return NULL;
+    if (args[0] == Py_None || args[1] == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "bind_ssl(): the BIOs must not be None");
+        return NULL;
+    }
+    if (tls_nss_conn_bind_ssl(&self->tls, NULL, args[0], args[1], args[2]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* bio_read(len=1024, buffer=None): SSLObject.read() itself (keywords too),
+ * over the BIOs bind_ssl() gave. */
 static PyObject *
 buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
                 PyObject *kwnames)
 {
-    static const char *const names[] = {NULL, NULL, "len", "buffer"};
+    static const char *const names[] = {"len", "buffer"};
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
     Py_ssize_t amount = 1024;
-    PyObject *args[4], *target, *result = NULL;
+    PyObject *args[2], *target, *result = NULL, *incoming, *outgoing;
     Py_buffer view = {0};
     char *out;
 
-    if (tls_nss_place_args(given, nargs, kwnames, names, 2, 4, args, "bio_read") < 0)
+    if (tls_nss_place_args(given, nargs, kwnames, names, 0, 2, args, "bio_read") < 0 ||
+        bound_bios(self, "bio_read", &incoming, &outgoing) < 0)
         return NULL;
-    target = args[3] != NULL ? args[3] : Py_None;
-    if (args[2] != NULL && (amount = PyNumber_AsSsize_t(args[2], PyExc_OverflowError)) == -1 &&
+    target = args[1] != NULL ? args[1] : Py_None;
+    if (args[0] != NULL && (amount = PyNumber_AsSsize_t(args[0], PyExc_OverflowError)) == -1 &&
         PyErr_Occurred())
         return NULL;
     if (amount < 0) {
         PyErr_SetString(PyExc_ValueError, "size should not be negative");
         return NULL;
     }
-    if (check_usable(self, "read") < 0 || bio_take_in(self, st, args[0]) < 0)
+    if (check_usable(self, "read") < 0 || bio_take_in(self, st, incoming) < 0)
         return NULL;
     if (target != Py_None) {
         if (PyObject_GetBuffer(target, &view, PyBUF_WRITABLE) < 0)
@@ -472,7 +503,7 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
      * whatever the read's outcome. */
     PyObject *saved_type, *saved_value, *saved_traceback;
     PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
-    int sent = bio_send_out(self, st, args[1]);
+    int sent = bio_send_out(self, st, outgoing);
     if (sent == 0)
         PyErr_Restore(saved_type, saved_value, saved_traceback);
     else {
@@ -503,21 +534,22 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
     return result;
 }
 
-/* bio_write(incoming, outgoing, data): with the two BIOs bound,
- * SSLObject.write() itself (keywords too). */
+/* bio_write(data): SSLObject.write() itself (keywords too), over the BIOs
+ * bind_ssl() gave. */
 static PyObject *
 buffer_bio_write(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
                  PyObject *kwnames)
 {
-    static const char *const names[] = {NULL, NULL, "data"};
+    static const char *const names[] = {"data"};
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
-    PyObject *args[3];
+    PyObject *args[1], *incoming, *outgoing;
     Py_buffer view;
 
-    if (tls_nss_place_args(given, nargs, kwnames, names, 3, 3, args, "bio_write") < 0 ||
-        check_usable(self, "write") < 0 || bio_take_in(self, st, args[0]) < 0)
+    if (tls_nss_place_args(given, nargs, kwnames, names, 1, 1, args, "bio_write") < 0 ||
+        bound_bios(self, "bio_write", &incoming, &outgoing) < 0 ||
+        check_usable(self, "write") < 0 || bio_take_in(self, st, incoming) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[2], &view, PyBUF_SIMPLE) < 0)
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
     PRInt32 sent = 0;
     PRErrorCode error = 0;
@@ -528,7 +560,7 @@ buffer_bio_write(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
         error = PR_GetError();
     self->tls.busy_with = NULL;
     PyBuffer_Release(&view);
-    if (bio_send_out(self, st, args[1]) < 0)
+    if (bio_send_out(self, st, outgoing) < 0)
         return NULL;
     if (sent < 0) {
         if (bio_failed(self, st, error, "writing to") == NULL &&
@@ -540,14 +572,16 @@ buffer_bio_write(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
     return PyLong_FromLong(sent);
 }
 
-/* bio_do_handshake(incoming, outgoing) */
+/* bio_do_handshake(): SSLObject.do_handshake(), over the BIOs bind_ssl()
+ * gave. */
 static PyObject *
-buffer_bio_do_handshake(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
+buffer_bio_do_handshake(tls_nss_buffer *self, PyObject *unused)
 {
     tls_nss_state *st = tls_nss_state_of((PyObject *)self);
+    PyObject *incoming, *outgoing;
 
-    if (tls_nss_check_arg_count(nargs, 2, 2, "bio_do_handshake") < 0 ||
-        check_usable(self, "do_handshake") < 0 || bio_take_in(self, st, args[0]) < 0)
+    if (bound_bios(self, "bio_do_handshake", &incoming, &outgoing) < 0 ||
+        check_usable(self, "do_handshake") < 0 || bio_take_in(self, st, incoming) < 0)
         return NULL;
     PRErrorCode error = 0;
     if (!self->tls.handshake_done) {
@@ -558,7 +592,7 @@ buffer_bio_do_handshake(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t 
             self->tls.handshake_done = PR_TRUE;
         self->tls.busy_with = NULL;
     }
-    if (bio_send_out(self, st, args[1]) < 0)
+    if (bio_send_out(self, st, outgoing) < 0)
         return NULL;
     if (!self->tls.handshake_done) {
         if (self->tls.not_tls)
@@ -599,15 +633,21 @@ static PyMethodDef buffer_methods[] = {
      "Take up to that many bytes of ciphertext to send."},
     {"outgoing_bytes_buffered", (PyCFunction)buffer_outgoing_bytes_buffered, METH_NOARGS,
      "Ciphertext waiting to be sent."},
+    {"bind_ssl", (PyCFunction)(void (*)(void))buffer_bind_ssl, METH_FASTCALL,
+     "bind_ssl(incoming, outgoing, on_error)\n--\n\n"
+     "Put this buffer under an ssl.SSLObject, once (tls_nss._ssl_engine): the\n"
+     "bio_* methods pump it from and to the two ssl.MemoryBIOs, and\n"
+     "on_error(connection, error, operation) answers the ssl module's exception\n"
+     "for a failure, or None for a read to return EOF."},
     {"bio_read", (PyCFunction)(void (*)(void))buffer_bio_read, METH_FASTCALL | METH_KEYWORDS,
-     "bio_read(incoming, outgoing, len=1024, buffer=None)\n--\n\n"
-     "ssl.SSLObject's read() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
+     "bio_read(len=1024, buffer=None)\n--\n\n"
+     "ssl.SSLObject's read() over the two ssl.MemoryBIOs."},
     {"bio_write", (PyCFunction)(void (*)(void))buffer_bio_write, METH_FASTCALL | METH_KEYWORDS,
-     "bio_write(incoming, outgoing, data)\n--\n\n"
-     "ssl.SSLObject's write() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
-    {"bio_do_handshake", (PyCFunction)(void (*)(void))buffer_bio_do_handshake, METH_FASTCALL,
-     "bio_do_handshake(incoming, outgoing)\n--\n\n"
-     "ssl.SSLObject's do_handshake() over two ssl.MemoryBIOs (tls_nss._ssl_engine)."},
+     "bio_write(data)\n--\n\n"
+     "ssl.SSLObject's write() over the two ssl.MemoryBIOs."},
+    {"bio_do_handshake", (PyCFunction)buffer_bio_do_handshake, METH_NOARGS,
+     "bio_do_handshake()\n--\n\n"
+     "ssl.SSLObject's do_handshake() over the two ssl.MemoryBIOs."},
     {NULL, NULL, 0, NULL},
 };
 

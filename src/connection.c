@@ -41,6 +41,26 @@ tls_nss_conn_set_hostname(tls_nss_conn *conn, const char *hostname)
     return 0;
 }
 
+/* Once, so that nothing changes under a call that uses them. */
+int
+tls_nss_conn_bind_ssl(tls_nss_conn *conn, PyObject *ssl_socket, PyObject *incoming,
+                      PyObject *outgoing, PyObject *on_error)
+{
+    if (!PyCallable_Check(on_error) || (ssl_socket != NULL && !PyCallable_Check(ssl_socket))) {
+        PyErr_SetString(PyExc_TypeError, "bind_ssl(): on_error and ssl_socket must be callable");
+        return -1;
+    }
+    if (conn->on_error != NULL) {
+        PyErr_SetString(PyExc_ValueError, "bind_ssl(): the connection is already bound");
+        return -1;
+    }
+    conn->ssl_socket = Py_XNewRef(ssl_socket);
+    conn->ssl_incoming = Py_XNewRef(incoming);
+    conn->ssl_outgoing = Py_XNewRef(outgoing);
+    conn->on_error = Py_NewRef(on_error);
+    return 0;
+}
+
 /* ---- NSS callbacks (run without the GIL) ---- */
 
 static void
@@ -433,6 +453,8 @@ tls_nss_conn_traverse(tls_nss_conn *conn, visitproc visit, void *arg)
     Py_VISIT(conn->ctx);
     Py_VISIT(conn->owner);
     Py_VISIT(conn->ssl_socket);
+    Py_VISIT(conn->ssl_incoming);
+    Py_VISIT(conn->ssl_outgoing);
     Py_VISIT(conn->on_error);
     return 0;
 }
@@ -443,6 +465,8 @@ conn_clear(tls_nss_conn *conn)
     /* `ctx` stays: the descriptor was imported from its model. */
     Py_CLEAR(conn->owner);
     Py_CLEAR(conn->ssl_socket);
+    Py_CLEAR(conn->ssl_incoming);
+    Py_CLEAR(conn->ssl_outgoing);
     Py_CLEAR(conn->on_error);
     return 0;
 }
@@ -476,6 +500,8 @@ conn_dealloc(tls_nss_conn *conn)
     Py_CLEAR(conn->ctx);
     Py_CLEAR(conn->owner);
     Py_CLEAR(conn->ssl_socket);
+    Py_CLEAR(conn->ssl_incoming);
+    Py_CLEAR(conn->ssl_outgoing);
     Py_CLEAR(conn->on_error);
     type->tp_free(conn);
     Py_DECREF(type);
@@ -490,36 +516,7 @@ conn_pending(tls_nss_conn *conn, PyObject *unused)
     return PyLong_FromLong(conn->fd == NULL ? 0 : SSL_DataPending(conn->fd));
 }
 
-/* Once: an ssl.SSLObject's engine may be made for a buffer that a PEP 748
- * context made, and nothing may change under a call that uses these. */
-static PyObject *
-conn_bind_ssl(tls_nss_conn *conn, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (tls_nss_check_arg_count(nargs, 2, 2, "bind_ssl") < 0)
-        return NULL;
-    if ((args[0] != Py_None && !PyCallable_Check(args[0])) || !PyCallable_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "bind_ssl(ssl_socket, on_error): ssl_socket must be callable or None, "
-                        "and on_error callable");
-        return NULL;
-    }
-    if (conn->on_error != NULL) {
-        PyErr_SetString(PyExc_ValueError, "this connection is already under an ssl object");
-        return NULL;
-    }
-    conn->ssl_socket = args[0] == Py_None ? NULL : Py_NewRef(args[0]);
-    conn->on_error = Py_NewRef(args[1]);
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef conn_methods[] = {
-    {"bind_ssl", (PyCFunction)(void (*)(void))conn_bind_ssl, METH_FASTCALL,
-     "bind_ssl(ssl_socket, on_error)\n--\n\n"
-     "Put this connection under an ssl.SSLSocket or ssl.SSLObject, once\n"
-     "(tls_nss._ssl_engine): ssl_socket() answers the SSLSocket, whose timeout\n"
-     "and suppress_ragged_eofs the ssl_* methods follow (None: none);\n"
-     "on_error(connection, error, operation) answers the ssl module's exception\n"
-     "for a failure, or None for a read to return EOF."},
     {"pending", (PyCFunction)conn_pending, METH_NOARGS,
      "pending()\n--\n\nHow many decrypted bytes a read can return at once, as\n"
      "ssl.SSLSocket.pending(). An NSS extension to PEP 748."},

@@ -653,6 +653,15 @@ sock_ssl_sendall(tls_nss_socket *self, PyObject *data)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+sock_bind_ssl(tls_nss_socket *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (tls_nss_check_arg_count(nargs, 2, 2, "bind_ssl") < 0 ||
+        tls_nss_conn_bind_ssl(&self->tls, args[0], NULL, NULL, args[1]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *sock_do_handshake(tls_nss_socket *self, PyObject *unused);
 
 /* ssl_do_handshake(): _ssl's do_handshake(). */
@@ -969,6 +978,12 @@ static PyMethodDef sock_methods[] = {
     {"shutdown", (PyCFunction)sock_shutdown, METH_O,
      "shutdown(how)\n--\n\nEnd one direction or both (TLSShutdownMode): SHUT_WR sends\n"
      "close_notify, SHUT_RD stops reading. The socket stays open until close()."},
+    {"bind_ssl", (PyCFunction)(void (*)(void))sock_bind_ssl, METH_FASTCALL,
+     "bind_ssl(ssl_socket, on_error)\n--\n\n"
+     "Put this socket under an ssl.SSLSocket, once (tls_nss._ssl_engine):\n"
+     "ssl_socket() answers the SSLSocket, whose timeout and suppress_ragged_eofs\n"
+     "the ssl_* methods follow; on_error(connection, error, operation) answers\n"
+     "the ssl module's exception for a failure, or None for a read to return EOF."},
     {"ssl_read", (PyCFunction)(void (*)(void))sock_ssl_read, METH_FASTCALL,
      "ssl_read(len=1024, buffer=None)\n--\n\n"
      "read() under ssl.SSLSocket: with its timeout, failing in the ssl module's terms."},

@@ -647,11 +647,14 @@ typedef struct {
     tls_nss_context *ctx;    /* the model's owner */
     PyObject *owner;         /* the Python context, returned as .context */
     /* Under ssl.SSLSocket and ssl.SSLObject (tls_nss._ssl_engine), set
-     * once by bind_ssl(), NULL otherwise: `ssl_socket`, a callable that
-     * answers the SSLSocket (a weak reference), whose timeout and
-     * suppress_ragged_eofs each call follows; `on_error`, which answers the
-     * ssl module's exception for a failure (tls_nss_translate_pending). */
+     * once by bind_ssl(), NULL otherwise. Sockets: `ssl_socket`, a callable
+     * that answers the SSLSocket (a weak reference), whose timeout and
+     * suppress_ragged_eofs each call follows. Buffers: the two
+     * ssl.MemoryBIOs they are pumped from and to. Both: `on_error`, which
+     * answers the ssl module's exception for a failure
+     * (tls_nss_translate_pending). */
     PyObject *ssl_socket;
+    PyObject *ssl_incoming, *ssl_outgoing;
     PyObject *on_error;
     tls_nss_peer_check check;
     char peer[160];          /* who we talk to, for error messages */
@@ -749,6 +752,10 @@ int tls_nss_conn_traverse(tls_nss_conn *conn, visitproc visit, void *arg);
  * for `ctx`'s model and the Python context `owner`. */
 tls_nss_conn *tls_nss_conn_new(PyTypeObject *type, tls_nss_context *ctx, PyObject *owner);
 int tls_nss_conn_set_hostname(tls_nss_conn *conn, const char *hostname);
+/* bind_ssl() of sockets (`ssl_socket`) and buffers (the two BIOs), once;
+ * -1 with an exception set if not callable or already bound. */
+int tls_nss_conn_bind_ssl(tls_nss_conn *conn, PyObject *ssl_socket, PyObject *incoming,
+                          PyObject *outgoing, PyObject *on_error);
 /* Puts TLS from the context's model on `lower` (taken over, closed on
  * failure) with this connection's hooks, ready for the handshake. */
 int tls_nss_conn_import(tls_nss_state *st, tls_nss_conn *conn, PRFileDesc *lower,

@@ -443,7 +443,7 @@ class BIOEngine(_Engine):
     ssl.MemoryBIO objects.
 
     Once NSS has started, read(), write() and do_handshake() are the
-    buffer's own C methods, bound to the two BIOs (NSSTLSBuffer.bio_*):
+    buffer's own C methods, over the two BIOs (NSSTLSBuffer.bio_*):
     asyncio calls them for every record, and they raise the ssl module's
     want errors themselves; only a real failure comes back to Python, to
     _error_translator()."""
@@ -463,13 +463,13 @@ class BIOEngine(_Engine):
                               owner=self._context)
         except TLSError as e:
             raise _ssl_errors.translate(e, hostname=self.server_hostname) from e
-        tls.bind_ssl(None, _error_translator(self.server_hostname, self._ignore_eof))
+        tls.bind_ssl(self._incoming, self._outgoing,
+                     _error_translator(self.server_hostname, self._ignore_eof))
         self._tls = tls
-        pumped = (self._incoming, self._outgoing)
         # Instance attributes, in front of the methods below.
-        setattr(self, "read", functools.partial(tls.bio_read, *pumped))
-        setattr(self, "write", functools.partial(tls.bio_write, *pumped))
-        setattr(self, "do_handshake", functools.partial(tls.bio_do_handshake, *pumped))
+        setattr(self, "read", tls.bio_read)
+        setattr(self, "write", tls.bio_write)
+        setattr(self, "do_handshake", tls.bio_do_handshake)
         # ssl.SSLObject's read() and write() only pass their arguments on,
         # for every record: the object's own attributes, in front of them,
         # are these, which take the same. Not where a subclass has its own.
