@@ -826,6 +826,27 @@ def test_sslobject_reads_and_writes_take_what_ssl_py_takes(pki):
             call()
 
 
+def test_the_nss_connection_under_an_ssl_object_is_bound_once(pki):
+    """What an SSLObject's or SSLSocket's NSS connection pumps from and
+    answers to is given once; a buffer given none refuses the bio_* calls."""
+    ours, _, _ = bio_pair(pki, nss_client(pki))
+    with pytest.raises(ValueError, match="already bound"):
+        ours._sslobj._tls.bind_ssl(ssl.MemoryBIO(), ssl.MemoryBIO(), lambda *args: None)
+    a, b = socket.socketpair()
+    with a, b:
+        wrapped = nss_client(pki).wrap_socket(a, server_hostname="localhost",
+                                              do_handshake_on_connect=False)
+        with pytest.raises(ValueError, match="already bound"):
+            wrapped._sslobj._tls.bind_ssl(lambda: None, lambda *args: None)
+        wrapped.close()
+    unbound = nss_client(pki)._core(False, "localhost").buffer(hostname="localhost", owner=None)
+    for call in (unbound.bio_read, unbound.bio_do_handshake, lambda: unbound.bio_write(b"x")):
+        with pytest.raises(TypeError, match="not under an ssl.SSLObject"):
+            call()
+    with pytest.raises(TypeError, match="must be callable"):
+        unbound.bind_ssl(ssl.MemoryBIO(), ssl.MemoryBIO(), "not callable")
+
+
 def test_an_sslobject_subclass_keeps_its_own_read_and_write(pki):
     calls = []
 

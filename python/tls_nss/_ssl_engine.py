@@ -204,10 +204,11 @@ class _Engine:
     def _start(self, prefix: bytes) -> None:
         raise NotImplementedError
 
-    # Once NSS has started, each engine binds read() and write() to C
-    # methods of its NSS connection, as instance attributes in front of
-    # these; until then (a server with sni_callback reading the
-    # ClientHello), these start it, then call them.
+    # Once NSS has started, each engine binds read(), write() and
+    # do_handshake() (a socket's sendall() too) to C methods of its NSS
+    # connection, as instance attributes in front of these; until then (a
+    # server with sni_callback reading the ClientHello), these start it,
+    # then call them.
 
     def _begin(self) -> None:
         raise NotImplementedError
