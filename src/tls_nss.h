@@ -63,6 +63,13 @@ Py_NewRef(PyObject *obj)
     Py_INCREF(obj);
     return obj;
 }
+
+static inline PyObject *
+Py_XNewRef(PyObject *obj)
+{
+    Py_XINCREF(obj);
+    return obj;
+}
 #endif
 
 /* For the types only this module makes (module.c clears tp_new on 3.9). */
