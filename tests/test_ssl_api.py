@@ -892,9 +892,10 @@ def test_injection_survives_contexts_made_before_it(pki):
 
 
 def _sni_pki(pki):
-    if "a-site" not in pki.issued:
-        pki.add("a-site", pki.ca.issue("a.test", key_kind="ec256"))
-        pki.add("b-site", pki.ca.issue("b.test", key_kind="rsa2048"))
+    # Each on its own: another module's test may have issued one of them.
+    for name, host, kind in (("a-site", "a.test", "ec256"), ("b-site", "b.test", "rsa2048")):
+        if name not in pki.issued:
+            pki.add(name, pki.ca.issue(host, key_kind=kind))
     return pki
 
 
