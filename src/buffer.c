@@ -11,6 +11,9 @@
 typedef struct {
     tls_nss_conn tls;
     tls_nss_memio *io; /* the bottom layer's, valid while tls.fd is open */
+    /* A call into NSS failed other than for want of bytes: from then on
+     * every read asks NSS, whatever it finds to read. */
+    PRBool nss_failed;
 } tls_nss_buffer;
 
 /* ---- construction ---- */
@@ -58,6 +61,8 @@ raise_failure(tls_nss_buffer *self, PRErrorCode error, const char *operation)
         tls_nss_memio_outgoing_length(self->io) >= TLS_NSS_OUTGOING_LIMIT
             ? TLS_NSS_WANT_WRITE
             : TLS_NSS_WANT_READ;
+    if (error != PR_WOULD_BLOCK_ERROR)
+        self->nss_failed = PR_TRUE;
     return tls_nss_conn_raise(tls_nss_state_of((PyObject *)self), &self->tls, error, blocked,
                               operation);
 }
@@ -401,19 +406,29 @@ static PyObject *
 bio_failed(tls_nss_buffer *self, tls_nss_state *st, PRErrorCode error, const char *operation)
 {
     if (error == PR_WOULD_BLOCK_ERROR && !self->tls.not_tls) {
-        PRBool full = tls_nss_memio_outgoing_length(self->io) >= TLS_NSS_OUTGOING_LIMIT;
-        /* As _ssl words them, with SSL_ERROR_WANT_WRITE (3) and _READ (2). */
-        PyObject *args = full ? Py_BuildValue("(is)", 3, "The operation did not complete (write)")
-                              : Py_BuildValue("(is)", 2, "The operation did not complete (read)");
-        if (args != NULL) {
-            PyErr_SetObject(full ? st->ssl_want_write : st->ssl_want_read, args);
-            Py_DECREF(args);
-        }
+        if (tls_nss_memio_outgoing_length(self->io) >= TLS_NSS_OUTGOING_LIMIT)
+            PyErr_SetObject(st->ssl_want_write, st->ssl_want_write_args);
+        else
+            PyErr_SetObject(st->ssl_want_read, st->ssl_want_read_args);
         return NULL;
     }
+    self->nss_failed = PR_TRUE;
     if (!PyErr_Occurred())
         raise_failure(self, error, operation);
     return NULL;
+}
+
+/* Whether a read can only wait for the peer, so that NSS need not be
+ * asked: the handshake is over, nothing has failed, NSS holds no
+ * plaintext, and no bytes (nor EOF) came since it last read. NSS reads a
+ * record's header, then its body, and opens the record as soon as it is
+ * whole, so it keeps nothing it could still act on. asyncio ends every
+ * read of a record with such a call. */
+static PRBool
+bio_read_would_wait(tls_nss_buffer *self)
+{
+    return self->tls.handshake_done && !self->nss_failed && !self->tls.close_notify_received &&
+           !tls_nss_memio_has_input(self->io) && SSL_DataPending(self->tls.fd) == 0;
 }
 
 /* The two BIOs bind_ssl() gave; -1 with TypeError before that. */
@@ -446,6 +461,12 @@ buffer_bind_ssl(tls_nss_buffer *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* A read with few bytes come in decrypts onto the stack and returns a copy
+ * of what came, rather than allocating a whole record's room and giving
+ * most of it back. Should those bytes end a larger record, what does not
+ * fit stays with NSS (SSL_DataPending) for the next read. */
+#define TLS_NSS_SMALL_READ 4096
+
 /* bio_read(len=1024, buffer=None): SSLObject.read() itself (keywords too),
  * over the BIOs bind_ssl() gave. */
 static PyObject *
@@ -457,7 +478,7 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
     Py_ssize_t amount = 1024;
     PyObject *args[2], *target, *result = NULL, *incoming, *outgoing;
     Py_buffer view = {0};
-    char *out;
+    char *out = NULL, small[TLS_NSS_SMALL_READ];
 
     if (tls_nss_place_args(given, nargs, kwnames, names, 0, 2, args, "bio_read") < 0 ||
         bound_bios(self, "bio_read", &incoming, &outgoing) < 0)
@@ -472,6 +493,7 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
     }
     if (check_usable(self, "read") < 0 || bio_take_in(self, st, incoming) < 0)
         return NULL;
+    PRBool would_wait = bio_read_would_wait(self);
     if (target != Py_None) {
         if (PyObject_GetBuffer(target, &view, PyBUF_WRITABLE) < 0)
             return NULL;
@@ -482,13 +504,25 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
     else {
         if (amount > TLS_NSS_READ_ALLOCATION_MAX)
             amount = TLS_NSS_READ_ALLOCATION_MAX;
-        if ((result = PyBytes_FromStringAndSize(NULL, amount)) == NULL)
-            return NULL;
-        out = PyBytes_AS_STRING(result);
+        if (amount > 0 && !would_wait &&
+            tls_nss_memio_incoming_length(self->io) < TLS_NSS_SMALL_READ / 2) {
+            out = small;
+            if (amount > TLS_NSS_SMALL_READ)
+                amount = TLS_NSS_SMALL_READ;
+        }
+        else if (!would_wait || amount == 0) {
+            if ((result = PyBytes_FromStringAndSize(NULL, amount)) == NULL)
+                return NULL;
+            out = PyBytes_AS_STRING(result);
+        }
     }
     PRInt32 got = 0;
     PRErrorCode error = 0;
-    if (amount > 0 && !self->tls.close_notify_received) {
+    if (amount > 0 && would_wait) {
+        got = -1;
+        error = PR_WOULD_BLOCK_ERROR;
+    }
+    else if (amount > 0 && !self->tls.close_notify_received) {
         self->tls.busy_with = "reading from";
         do
             got = PR_Read(self->tls.fd, out, amount > PR_INT32_MAX ? PR_INT32_MAX : (PRInt32)amount);
@@ -527,6 +561,8 @@ buffer_bio_read(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
         Py_XDECREF(result);
         return NULL;
     }
+    if (out == small)
+        return PyBytes_FromStringAndSize(small, got);
     if (result == NULL)
         return PyLong_FromLong(got);
     if (got != amount && _PyBytes_Resize(&result, got) < 0)

@@ -326,6 +326,12 @@ tls_nss_memio_set_eof(tls_nss_memio *io)
     io->transport_eof = PR_TRUE;
 }
 
+PRBool
+tls_nss_memio_has_input(const tls_nss_memio *io)
+{
+    return incoming_length(io) > 0 || io->transport_eof;
+}
+
 size_t
 tls_nss_memio_peek_incoming(tls_nss_memio *io, unsigned char *out, size_t n)
 {

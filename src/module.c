@@ -254,6 +254,11 @@ module_exec(PyObject *module)
         return -1;
     if ((st->ssl_want_read = import_attr("ssl", "SSLWantReadError")) == NULL ||
         (st->ssl_want_write = import_attr("ssl", "SSLWantWriteError")) == NULL ||
+        /* As _ssl words them, with SSL_ERROR_WANT_READ (2) and _WRITE (3). */
+        (st->ssl_want_read_args =
+             Py_BuildValue("(is)", 2, "The operation did not complete (read)")) == NULL ||
+        (st->ssl_want_write_args =
+             Py_BuildValue("(is)", 3, "The operation did not complete (write)")) == NULL ||
         (st->ssl_memory_bio = import_attr("ssl", "MemoryBIO")) == NULL ||
         (st->str_pending = PyUnicode_InternFromString("pending")) == NULL ||
         (st->str_eof = PyUnicode_InternFromString("eof")) == NULL ||
@@ -297,6 +302,8 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->tls_version);
     Py_VISIT(st->ssl_want_read);
     Py_VISIT(st->ssl_want_write);
+    Py_VISIT(st->ssl_want_read_args);
+    Py_VISIT(st->ssl_want_write_args);
     Py_VISIT(st->ssl_memory_bio);
     return 0;
 }
@@ -321,6 +328,8 @@ module_clear(PyObject *module)
     Py_CLEAR(st->tls_version);
     Py_CLEAR(st->ssl_want_read);
     Py_CLEAR(st->ssl_want_write);
+    Py_CLEAR(st->ssl_want_read_args);
+    Py_CLEAR(st->ssl_want_write_args);
     Py_CLEAR(st->ssl_memory_bio);
     Py_CLEAR(st->str_pending);
     Py_CLEAR(st->str_eof);

@@ -104,6 +104,8 @@ typedef struct {
      * names of the ssl.MemoryBIO attributes used on every call. */
     PyObject *ssl_want_read;
     PyObject *ssl_want_write;
+    /* Their arguments, as _ssl gives them: (SSL_ERROR_WANT_READ, text). */
+    PyObject *ssl_want_read_args, *ssl_want_write_args;
     /* ssl.MemoryBIO, whose write() copies at once and keeps nothing: it
      * is handed NSS's outgoing queue itself, without a copy in between. */
     PyObject *ssl_memory_bio;
@@ -885,6 +887,8 @@ int tls_nss_memio_put_incoming(tls_nss_memio *io, const char *bytes, size_t n);
  * waits (the GIL held, as for every memio call). */
 int tls_nss_memio_give_incoming(tls_nss_memio *io, PyObject *bytes);
 void tls_nss_memio_set_eof(tls_nss_memio *io);
+/* Whether NSS has anything left to read: bytes, or the network's EOF. */
+PRBool tls_nss_memio_has_input(const tls_nss_memio *io);
 /* Copies up to `n` of the first queued incoming bytes into `out`. */
 size_t tls_nss_memio_peek_incoming(tls_nss_memio *io, unsigned char *out, size_t n);
 /* Takes up to `n` bytes of ciphertext for the network into `out`. */

@@ -826,6 +826,62 @@ def test_sslobject_reads_and_writes_take_what_ssl_py_takes(pki):
             call()
 
 
+def test_an_sslobject_reads_records_however_their_bytes_arrive(pki):
+    """asyncio hands an SSLObject whatever the socket gave: records cut
+    anywhere, several at once. Reads answer SSLWantReadError until a
+    record is whole; once it is, reads give all of it before the next
+    SSLWantReadError, whatever its size and however its last bytes came,
+    none lost or repeated; the peer's close_notify then reads as b''."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = openssl_client(pki).wrap_bio(c_in, c_out, server_hostname="localhost")
+    server = nss_server(pki).wrap_bio(s_in, s_out, server_side=True)
+    for _ in range(10):
+        for side in (client, server):
+            try:
+                side.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+
+    def read_all() -> bytes:
+        received = bytearray()
+        while True:
+            try:
+                received += server.read(65536)
+            except ssl.SSLWantReadError:
+                return bytes(received)
+
+    messages = [b"a" * 100, bytes(range(256)) * 64, b"c" * 3000, b"d"]
+    for message in messages:
+        client.write(message)
+        record = c_out.read()
+        for last in (1, 10, len(record) // 2):
+            s_in.write(record[:-last])
+            assert read_all() == b""
+            s_in.write(record[-last:])
+            assert read_all() == message, (len(message), last)
+            client.write(message)
+            record = c_out.read()
+        s_in.write(record)
+        assert read_all() == message
+    for piece_size in (1, 7, 1000, 4096):
+        for message in messages:
+            client.write(message)
+        wire = c_out.read()
+        received = b""
+        for start in range(0, len(wire), piece_size):
+            s_in.write(wire[start:start + piece_size])
+            received += read_all()
+        assert received == b"".join(messages), piece_size
+    try:
+        client.unwrap()
+    except ssl.SSLWantReadError:
+        pass
+    s_in.write(c_out.read())
+    assert server.read(10) == b""
+
+
 def test_the_nss_connection_under_an_ssl_object_is_bound_once(pki):
     """What an SSLObject's or SSLSocket's NSS connection pumps from and
     answers to is given once; a buffer given none refuses the bio_* calls."""
