@@ -309,20 +309,6 @@ buffer_outgoing_bytes_buffered(tls_nss_buffer *self, PyObject *unused)
 static int
 bio_take_in(tls_nss_buffer *self, tls_nss_state *st, PyObject *incoming)
 {
-    PyObject *pending = PyObject_GetAttr(incoming, st->str_pending);
-    Py_ssize_t count = pending ? PyLong_AsSsize_t(pending) : -1;
-
-    Py_XDECREF(pending);
-    if (count < 0)
-        return PyErr_Occurred() ? -1 : 0;
-    if (count == 0) {
-        PyObject *eof = PyObject_GetAttr(incoming, st->str_eof);
-        int at_eof = eof ? PyObject_IsTrue(eof) : -1;
-        Py_XDECREF(eof);
-        if (at_eof > 0)
-            tls_nss_memio_set_eof(self->io);
-        return at_eof < 0 ? -1 : 0;
-    }
     PyObject *data = PyObject_CallMethodNoArgs(incoming, st->str_read);
     if (data == NULL)
         return -1;
@@ -332,6 +318,15 @@ bio_take_in(tls_nss_buffer *self, tls_nss_state *st, PyObject *incoming)
         return -1;
     }
     size_t n = (size_t)PyBytes_GET_SIZE(data);
+    if (n == 0) {
+        Py_DECREF(data);
+        PyObject *eof = PyObject_GetAttr(incoming, st->str_eof);
+        int at_eof = eof ? PyObject_IsTrue(eof) : -1;
+        Py_XDECREF(eof);
+        if (at_eof > 0)
+            tls_nss_memio_set_eof(self->io);
+        return at_eof < 0 ? -1 : 0;
+    }
     int rv = tls_nss_memio_give_incoming(self->io, data);
     if (rv == 0)
         tls_nss_conn_observe_hello(&self->tls, PyBytes_AS_STRING(data), n, PR_FALSE);
@@ -581,9 +576,12 @@ buffer_bio_write(tls_nss_buffer *self, PyObject *const *given, Py_ssize_t nargs,
     PyObject *args[1], *incoming, *outgoing;
     Py_buffer view;
 
+    /* Once the handshake is over, NSS writes without reading: what came
+     * stays in the incoming BIO for the next read, as under OpenSSL. */
     if (tls_nss_place_args(given, nargs, kwnames, names, 1, 1, args, "bio_write") < 0 ||
         bound_bios(self, "bio_write", &incoming, &outgoing) < 0 ||
-        check_usable(self, "write") < 0 || bio_take_in(self, st, incoming) < 0)
+        check_usable(self, "write") < 0 ||
+        (!self->tls.handshake_done && bio_take_in(self, st, incoming) < 0))
         return NULL;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;

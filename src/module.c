@@ -260,7 +260,6 @@ module_exec(PyObject *module)
         (st->ssl_want_write_args =
              Py_BuildValue("(is)", 3, "The operation did not complete (write)")) == NULL ||
         (st->ssl_memory_bio = import_attr("ssl", "MemoryBIO")) == NULL ||
-        (st->str_pending = PyUnicode_InternFromString("pending")) == NULL ||
         (st->str_eof = PyUnicode_InternFromString("eof")) == NULL ||
         (st->str_read = PyUnicode_InternFromString("read")) == NULL ||
         (st->str_write = PyUnicode_InternFromString("write")) == NULL ||
@@ -331,7 +330,6 @@ module_clear(PyObject *module)
     Py_CLEAR(st->ssl_want_read_args);
     Py_CLEAR(st->ssl_want_write_args);
     Py_CLEAR(st->ssl_memory_bio);
-    Py_CLEAR(st->str_pending);
     Py_CLEAR(st->str_eof);
     Py_CLEAR(st->str_gettimeout);
     Py_CLEAR(st->str_read);

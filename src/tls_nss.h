@@ -109,7 +109,7 @@ typedef struct {
     /* ssl.MemoryBIO, whose write() copies at once and keeps nothing: it
      * is handed NSS's outgoing queue itself, without a copy in between. */
     PyObject *ssl_memory_bio;
-    PyObject *str_pending, *str_eof, *str_read, *str_write, *str_release;
+    PyObject *str_eof, *str_read, *str_write, *str_release;
     /* Under ssl.SSLSocket (socket.c): its timeout, read on every call. */
     PyObject *str_gettimeout;
     /* threading.main_thread().ident: where signal handlers run. */
