@@ -327,19 +327,21 @@ channel_info(const tls_nss_conn *conn, SSLChannelInfo *info, const char *operati
     return info->length >= offsetof(SSLChannelInfo, cipherSuite) + sizeof(info->cipherSuite);
 }
 
-/* The member of `enum_type` with `value`, or `value` itself if none. */
+/* The enum member `members` (by value) has for `value`, or `value` itself
+ * if none. Takes `value`'s reference. */
 static PyObject *
-enum_or_value(PyObject *enum_type, PyObject *value)
+enum_or_value(PyObject *members, PyObject *value)
 {
     if (value == NULL)
         return NULL;
-    PyObject *member = PyObject_CallFunctionObjArgs(enum_type, value, NULL);
-    if (member == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
-        PyErr_Clear();
+    PyObject *member = PyDict_GetItemWithError(members, value);
+    if (member == NULL) {
+        if (PyErr_Occurred())
+            Py_CLEAR(value);
         return value;
     }
     Py_DECREF(value);
-    return member;
+    return Py_NewRef(member);
 }
 
 static PyObject *
@@ -351,7 +353,7 @@ conn_cipher(tls_nss_conn *conn, PyObject *unused)
 
     if (known <= 0)
         return known < 0 ? NULL : Py_NewRef(Py_None);
-    return enum_or_value(st->cipher_suite, PyLong_FromLong(info.cipherSuite));
+    return enum_or_value(st->cipher_suites, PyLong_FromLong(info.cipherSuite));
 }
 
 static PyObject *
@@ -369,7 +371,7 @@ conn_negotiated_protocol(tls_nss_conn *conn, PyObject *unused)
         Py_RETURN_NONE;
     if ((state != SSL_NEXT_PROTO_SELECTED && state != SSL_NEXT_PROTO_NEGOTIATED) || len == 0)
         Py_RETURN_NONE;
-    return enum_or_value(st->next_protocol, PyBytes_FromStringAndSize((const char *)buf, len));
+    return enum_or_value(st->next_protocols, PyBytes_FromStringAndSize((const char *)buf, len));
 }
 
 static PyObject *
@@ -384,9 +386,17 @@ conn_negotiated_tls_version(tls_nss_conn *conn, void *closure)
         return known < 0 ? NULL : Py_NewRef(Py_None);
     /* Older versions have no TLSVersion member. */
     name = tls_nss_version_name(info.protocolVersion);
-    if (name == NULL)
-        Py_RETURN_NONE;
-    return PyObject_CallFunction(st->tls_version, "s", name);
+    PyObject *member = NULL;
+    if (name != NULL) {
+        PyObject *value = PyUnicode_FromString(name);
+        if (value == NULL)
+            return NULL;
+        member = PyDict_GetItemWithError(st->tls_versions, value);
+        Py_DECREF(value);
+        if (member == NULL && PyErr_Occurred())
+            return NULL;
+    }
+    return Py_NewRef(member != NULL ? member : Py_None);
 }
 
 static PyObject *

@@ -191,6 +191,34 @@ import_attr(const char *module_name, const char *attr)
     return value;
 }
 
+/* {member.value: member} for the members of the enum `module_name`.`name`. */
+static PyObject *
+enum_members_by_value(const char *module_name, const char *name)
+{
+    PyObject *enum_type = import_attr(module_name, name);
+    PyObject *members = enum_type ? PyObject_GetIter(enum_type) : NULL;
+    PyObject *by_value = members ? PyDict_New() : NULL;
+    PyObject *member;
+
+    Py_XDECREF(enum_type);
+    if (by_value == NULL) {
+        Py_XDECREF(members);
+        return NULL;
+    }
+    while ((member = PyIter_Next(members)) != NULL) {
+        PyObject *value = PyObject_GetAttrString(member, "value");
+        int failed = value == NULL || PyDict_SetItem(by_value, value, member) < 0;
+        Py_XDECREF(value);
+        Py_DECREF(member);
+        if (failed)
+            break;
+    }
+    Py_DECREF(members);
+    if (PyErr_Occurred())
+        Py_CLEAR(by_value);
+    return by_value;
+}
+
 static PyTypeObject *
 add_type(PyObject *module, PyType_Spec *spec, PyTypeObject *base)
 {
@@ -243,14 +271,9 @@ module_exec(PyObject *module)
         (st->str_nss_name = PyUnicode_InternFromString("nss_name")) == NULL ||
         (st->str_nss_text = PyUnicode_InternFromString("nss_text")) == NULL)
         return -1;
-    st->cipher_suite = import_attr("tls_nss._api", "CipherSuite");
-    if (st->cipher_suite == NULL)
-        return -1;
-    st->next_protocol = import_attr("tls_nss._api", "NextProtocol");
-    if (st->next_protocol == NULL)
-        return -1;
-    st->tls_version = import_attr("tls_nss._api", "TLSVersion");
-    if (st->tls_version == NULL)
+    if ((st->cipher_suites = enum_members_by_value("tls_nss._api", "CipherSuite")) == NULL ||
+        (st->next_protocols = enum_members_by_value("tls_nss._api", "NextProtocol")) == NULL ||
+        (st->tls_versions = enum_members_by_value("tls_nss._api", "TLSVersion")) == NULL)
         return -1;
     if ((st->ssl_want_read = import_attr("ssl", "SSLWantReadError")) == NULL ||
         (st->ssl_want_write = import_attr("ssl", "SSLWantWriteError")) == NULL ||
@@ -296,9 +319,9 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->make_error);
     Py_VISIT(st->want_read_error);
     Py_VISIT(st->want_write_error);
-    Py_VISIT(st->cipher_suite);
-    Py_VISIT(st->next_protocol);
-    Py_VISIT(st->tls_version);
+    Py_VISIT(st->cipher_suites);
+    Py_VISIT(st->next_protocols);
+    Py_VISIT(st->tls_versions);
     Py_VISIT(st->ssl_want_read);
     Py_VISIT(st->ssl_want_write);
     Py_VISIT(st->ssl_want_read_args);
@@ -322,9 +345,9 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_nss_code);
     Py_CLEAR(st->str_nss_name);
     Py_CLEAR(st->str_nss_text);
-    Py_CLEAR(st->cipher_suite);
-    Py_CLEAR(st->next_protocol);
-    Py_CLEAR(st->tls_version);
+    Py_CLEAR(st->cipher_suites);
+    Py_CLEAR(st->next_protocols);
+    Py_CLEAR(st->tls_versions);
     Py_CLEAR(st->ssl_want_read);
     Py_CLEAR(st->ssl_want_write);
     Py_CLEAR(st->ssl_want_read_args);

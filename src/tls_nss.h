@@ -96,10 +96,11 @@ typedef struct {
      * asynchronous callers meet them on nearly every call. */
     PyObject *want_read_error, *want_write_error;
     PyObject *str_operation, *str_nss_code, *str_nss_name, *str_nss_text;
-    /* The PEP 748 enums from tls_nss._api, for results read back from NSS. */
-    PyObject *cipher_suite;
-    PyObject *next_protocol;
-    PyObject *tls_version;
+    /* The members of the PEP 748 enums from tls_nss._api, by value, for
+     * results read back from NSS: calling an enum runs Python for each. */
+    PyObject *cipher_suites;
+    PyObject *next_protocols;
+    PyObject *tls_versions;
     /* Under ssl.SSLObject (buffer.c): the ssl module's want errors, and the
      * names of the ssl.MemoryBIO attributes used on every call. */
     PyObject *ssl_want_read;
