@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -225,11 +225,14 @@ def handshake_buffers(client: Any, server: Any) -> tuple[Any, Any]:
     raise AssertionError("the buffers did not finish their handshake")
 
 
-def handshake_ssl_objects(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext
+def handshake_ssl_objects(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext,
+                          bios: Optional[tuple[ssl.MemoryBIO, ...]] = None
                           ) -> tuple[ssl.SSLObject, ssl.SSLObject, Callable[[], None]]:
     """A client and a server ssl.SSLObject over MemoryBIOs, past the
-    handshake, and the function that moves what each side has sent."""
-    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    handshake, and the function that moves what each side has sent. The
+    BIOs are `bios` if given (the client's incoming and outgoing, then the
+    server's), for a caller that carries bytes itself afterwards."""
+    c_in, c_out, s_in, s_out = bios or tuple(ssl.MemoryBIO() for _ in range(4))
     client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
 

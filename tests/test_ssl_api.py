@@ -832,17 +832,8 @@ def test_an_sslobject_reads_records_however_their_bytes_arrive(pki):
     record is whole; once it is, reads give all of it before the next
     SSLWantReadError, whatever its size and however its last bytes came,
     none lost or repeated; the peer's close_notify then reads as b''."""
-    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-    client = openssl_client(pki).wrap_bio(c_in, c_out, server_hostname="localhost")
-    server = nss_server(pki).wrap_bio(s_in, s_out, server_side=True)
-    for _ in range(10):
-        for side in (client, server):
-            try:
-                side.do_handshake()
-            except ssl.SSLWantReadError:
-                pass
-        s_in.write(c_out.read())
-        c_in.write(s_out.read())
+    c_in, c_out, s_in, s_out = bios = tuple(ssl.MemoryBIO() for _ in range(4))
+    client, server, _ = handshake_ssl_objects(openssl_client(pki), nss_server(pki), bios)
 
     def read_all() -> bytes:
         received = bytearray()
