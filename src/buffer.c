@@ -299,8 +299,9 @@ buffer_outgoing_bytes_buffered(tls_nss_buffer *self, PyObject *unused)
 /* ---- under ssl.SSLObject ----
  *
  * asyncio drives an SSLObject call by call: each takes what came in from
- * its incoming ssl.MemoryBIO, does one operation, and leaves what NSS wrote
- * in its outgoing one, and most reads end in SSLWantReadError. These do the
+ * its incoming ssl.MemoryBIO (writes only during the handshake), does one
+ * operation, and leaves what NSS wrote in its outgoing one, and most reads
+ * end in SSLWantReadError. These do the
  * pumping here, and raise the ssl module's want errors themselves, so that
  * the common path runs no Python; any other failure goes to the buffer's
  * `on_error` (tls_nss_conn), which answers the ssl module's exception, or
