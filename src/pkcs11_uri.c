@@ -12,19 +12,51 @@
 #include <stdio.h>
 #include <pkcs11uri.h>
 
-/* Error messages end up in logs; a PIN must not. */
+/* Error messages end up in logs; a PIN must not. Masked: every value in
+ * a URI's query but pin-source's (a path, which helps the reader), and a
+ * pin-value wherever it stands, since the ids refused for a misspelt
+ * "Pin-Value=", a second pin-value or a pin-value put in the path (";"
+ * for "?") are quoted in their messages. */
+static PRBool
+attribute_is(const char *attribute, size_t length, const char *wanted)
+{
+    return length == strlen(wanted) && PORT_Strncasecmp(attribute, wanted, length) == 0;
+}
+
 static void
 set_display_text(tls_nss_object_name *name, const char *id)
 {
-    const char *pin = strstr(id, "pin-value=");
-    if (pin == NULL) {
-        snprintf(name->text, sizeof(name->text), "%s", id);
+    const size_t size = sizeof(name->text);
+    const char *at = id + 7;  /* after "pkcs11:" */
+    PRBool in_query = PR_FALSE;
+    size_t used;
+
+    if (!tls_nss_is_pkcs11_uri(id)) {
+        snprintf(name->text, size, "%s", id);
         return;
     }
-    const char *rest = pin + strlen("pin-value=");
-    rest += strcspn(rest, "&");
-    snprintf(name->text, sizeof(name->text), "%.*spin-value=***%s",
-             (int)(pin - id), id, rest);
+    used = (size_t)snprintf(name->text, size, "%.7s", id);
+    while (*at != '\0' && used < size) {
+        /* One attribute with the separator before it, if any: ";" or "?"
+         * in the path, "&" in the query (whose values may hold ";"). */
+        PRBool separated = strchr(in_query ? "&" : ";?", *at) != NULL;
+        in_query = in_query || *at == '?';
+        const char *attribute = at + separated;
+        size_t end = strcspn(attribute, in_query ? "&" : ";?");
+        size_t length = (size_t)(attribute - at) + end;
+        size_t key = strcspn(attribute, "=");
+        if (key > end)
+            key = end;
+        PRBool masked = attribute[key] == '=' &&
+                        ((in_query && !attribute_is(attribute, key, "pin-source")) ||
+                         attribute_is(attribute, key, "pin-value"));
+        if (masked)
+            used += (size_t)snprintf(name->text + used, size - used, "%.*s=***",
+                                     (int)(attribute + key - at), at);
+        else
+            used += (size_t)snprintf(name->text + used, size - used, "%.*s", (int)length, at);
+        at += length;
+    }
 }
 
 void

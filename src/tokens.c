@@ -126,24 +126,61 @@ add_token(token_set *set, PK11SlotInfo *slot)
         set->slots[set->count++] = PK11_ReferenceSlot(slot);
 }
 
+/* "; present: \"A\", \"B\"": the names of the tokens present, for a
+ * message that says no token matched, so that a misspelt label shows
+ * beside the right one. Holds the module list's read lock; runs without
+ * the GIL (names are NSS's copies: no module call). */
+static void
+describe_present_tokens(char *out, size_t size)
+{
+    SECMODListLock *lock = SECMOD_GetDefaultModuleListLock();
+    size_t used = 0;
+    int listed = 0;
+
+    out[0] = '\0';
+    SECMOD_GetReadLock(lock);
+    for (SECMODModuleList *m = SECMOD_GetDefaultModuleList(); m != NULL; m = m->next) {
+        for (int i = 0; i < m->module->slotCount; i++) {
+            PK11SlotInfo *slot = m->module->slots[i];
+            const char *token = PK11_GetTokenName(slot);
+            if (token == NULL || token[0] == '\0' || !PK11_IsPresent(slot))
+                continue;
+            /* Truncated lists end in "...": the message stays one line. */
+            int wrote = snprintf(out + used, size - used, "%s\"%s\"",
+                                 listed ? ", " : "; present: ", token);
+            if (wrote < 0 || (size_t)wrote >= size - used) {
+                if (size > 4)
+                    strcpy(out + (used < size - 4 ? used : size - 4), "...");
+                SECMOD_ReleaseReadLock(lock);
+                return;
+            }
+            used += (size_t)wrote;
+            listed++;
+        }
+    }
+    SECMOD_ReleaseReadLock(lock);
+    if (listed == 0)
+        snprintf(out, size, "; no token is present");
+}
+
 /* The present tokens `name` designates; none is an error that says so. */
 static int
 find_tokens(tls_nss_state *st, const tls_nss_object_name *name, token_set *set, const char *what)
 {
+    char present[320];
+
     set->count = 0;
+    Py_BEGIN_ALLOW_THREADS
     if (name->uri == NULL) {
-        Py_BEGIN_ALLOW_THREADS
         PK11SlotInfo *slot =
             name->token ? PK11_FindSlotByName(name->token) : PK11_GetInternalKeySlot();
         if (slot != NULL && PK11_IsPresent(slot))
             add_token(set, slot);
         if (slot != NULL)
             PK11_FreeSlot(slot);
-        Py_END_ALLOW_THREADS
     }
     else {
         SECMODListLock *lock = SECMOD_GetDefaultModuleListLock();
-        Py_BEGIN_ALLOW_THREADS
         SECMOD_GetReadLock(lock);
         for (SECMODModuleList *m = SECMOD_GetDefaultModuleList(); m != NULL; m = m->next) {
             if (!module_matches(name->uri, m->module))
@@ -155,18 +192,20 @@ find_tokens(tls_nss_state *st, const tls_nss_object_name *name, token_set *set, 
             }
         }
         SECMOD_ReleaseReadLock(lock);
-        Py_END_ALLOW_THREADS
     }
+    if (set->count == 0)
+        describe_present_tokens(present, sizeof(present));
+    Py_END_ALLOW_THREADS
     if (set->count > 0)
         return 0;
     if (name->uri == NULL && name->token != NULL)
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, SEC_ERROR_NO_TOKEN,
-                      "finding the %s %s: unknown token: no token named \"%s\" is present",
-                      what, name->text, name->token);
+                      "finding the %s %s: unknown token: no token named \"%s\" is present%s",
+                      what, name->text, name->token, present);
     else
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, SEC_ERROR_NO_TOKEN,
-                      "finding the %s %s: unknown token: no present token matches it",
-                      what, name->text);
+                      "finding the %s %s: unknown token: no present token matches it%s",
+                      what, name->text, present);
     return -1;
 }
 

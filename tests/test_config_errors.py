@@ -183,6 +183,30 @@ def test_from_id_passes_validate_config_and_fails_at_lookup():
         CLIENT(config)
 
 
+def test_an_unknown_token_lists_the_present_ones():
+    """So that a misspelt label shows beside the right one."""
+    config = tls.TLSClientConfiguration(
+        trust_store=tls.TrustStore.from_id(b"pkcs11:token=NSS%20Certificate%20BD"))
+    error = _config_error(CLIENT, config)
+    assert 'unknown token: no present token matches it; present: ' in str(error), error
+    # "NSS Certificate DB"; in FIPS mode, "NSS FIPS 140-2 Certificate DB".
+    assert 'Certificate DB"' in str(error), error
+
+
+@pytest.mark.parametrize("key_id", [
+    b"pkcs11:token=nosuch;object=server?pin-value=S3CRET",
+    b"pkcs11:token=nosuch;object=server;pin-value=S3CRET",
+    b"pkcs11:token=nosuch;object=server?pin-value=S3CRET&module-path=/lib/x.so",
+    b"pkcs11:token=nosuch;object=server?pin-value=S3CRET\0",
+])
+def test_a_pin_in_an_id_never_reaches_a_message(key_id):
+    for config in (_server_config(tls.Certificate.from_id(key_id), None),
+                   tls.TLSClientConfiguration(trust_store=tls.TrustStore.from_id(key_id))):
+        error = _config_error(CLIENT if isinstance(config, tls.TLSClientConfiguration)
+                              else SERVER, config)
+        assert "S3CRET" not in str(error), error
+
+
 @pytest.mark.parametrize("bad_id, reason", [
     (b"\xff\xfe", "not UTF-8"),
     (b"", "empty"),

@@ -375,6 +375,26 @@ def test_a_wrong_password_or_none_is_an_ssl_error(pki, tmp_path):
         context.load_cert_chain(tmp_path / "missing.pem")
 
 
+@pytest.mark.parametrize("key_id", [
+    "pkcs11:token=nosuch;object=server;type=private?pin-value=S3CRET",
+    "pkcs11:token=nosuch;object=server?pin-value=S3;CRET",  # ";" inside the value
+    "pkcs11:token=nosuch;object=server;pin-value=S3CRET",  # ";" for "?": refused
+    "pkcs11:token=nosuch;object=server?Pin-Value=S3CRET",  # misspelt: refused
+    "pkcs11:token=nosuch?pin-value=S3CRET&pin-value=S3CRET",
+])
+def test_a_token_id_is_named_once_and_its_pin_never(key_id):
+    """load_cert_chain()'s errors quote the id they could not use, with
+    its PIN masked: messages end up in logs."""
+    context = tls_nss.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    for certfile, keyfile in ((key_id, None), ("pkcs11:token=nosuch;object=server", key_id)):
+        with pytest.raises(ssl.SSLError) as info:
+            context.load_cert_chain(certfile, keyfile)
+        message = str(info.value)
+        assert "CRET" not in message and "pkcs11:token=nosuch" in message, message
+        assert message.count("pkcs11:") == 1, message
+    assert not context._nss_chains
+
+
 def test_an_rsa_and_an_ecdsa_chain_are_both_served(pki):
     server_ctx = nss_server(pki, "rsa")
     server_ctx.load_cert_chain(pki.path("ec-fullchain.pem"), pki.path("ec.key"))

@@ -226,6 +226,9 @@ def test_a_module_added_before_nss_starts(token):
 @pytest.mark.parametrize("leaf, key, expected", [
     ("nosuch:server", None, "unknown token"),
     (uri(token="nosuch", object="server"), None, "unknown token"),
+    # A misspelt label: the message names the token present.
+    (uri(token="tls-nss-tset", object="server"), None, 'no present token matches it; present: "'),
+    (uri(token="tls-nss-tset", object="server"), None, f'"{TOKEN}"'),
     (uri(token=TOKEN, object="nosuch", q_pin_value=PIN), None, "unknown object"),
     (f"{TOKEN}:nosuch", None, "unknown object"),
     (uri(token=TOKEN, object="twin", q_pin_value=PIN), None, "matches several certificates"),

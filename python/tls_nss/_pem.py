@@ -131,9 +131,8 @@ def id_text(obj: Any, what: str) -> str | None:
     except UnicodeDecodeError as e:
         raise configuration_error(f"reading the {what} id", f"it is not UTF-8 ({e})") from None
     if not text or "\0" in text:
-        raise configuration_error(
-            f"reading the {what} id {text!r}", "it is empty or holds a NUL character"
-        )
+        # Not quoted: the id may carry a PIN.
+        raise configuration_error(f"reading the {what} id", "it is empty or holds a NUL character")
     return text
 
 

@@ -298,9 +298,10 @@ class SSLContext(_ORIGINAL_SSLCONTEXT):
         if pin is not None:
             self._nss_pin = pin.decode("utf-8")
         return _pem.ChainSource(
-            leaf=_pem.CertificateSource(f"certificate {cert_id}", token_id=cert_id),
-            key=None if key_id is None else _pem.KeySource(f"private key {key_id}",
-                                                           token_id=key_id),
+            # The messages quote the id after its description, with its PIN
+            # masked: the description must not quote it again.
+            leaf=_pem.CertificateSource("certificate", token_id=cert_id),
+            key=None if key_id is None else _pem.KeySource("private key", token_id=key_id),
             intermediates=(),
         )
 
