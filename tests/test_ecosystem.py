@@ -494,25 +494,33 @@ def test_workers_serve_from_the_token_key(pki, server_token, tmp_path, server):
     (tmp_path / "token_app.py").write_text(_LOGOUT_APP.replace(
         "{scope['path']}", "{scope['path']} {__import__('os').getpid()}"))
     cert, key = (uri.format(token=server_token.label) for uri in (_TOKEN_CERT, _TOKEN_KEY))
-    port = free_port()
-    if server == "uvicorn":
-        argv = ["-m", "uvicorn", "token_app:app", "--port", str(port), "--workers", "2",
-                "--ssl-certfile", cert, "--ssl-keyfile", key, "--ssl-keyfile-password", PIN]
-    else:
-        argv = ["-m", "hypercorn", "token_app:app", "--bind", f"127.0.0.1:{port}",
-                "--workers", "2", "--certfile", cert, "--keyfile", f"{key}?pin-value={PIN}"]
-    running = ASGIServer(tmp_path, argv, port, env={**server_token.env,
-                                                    **_site_dir_env(tmp_path)})
-    try:
-        # The port opens with the first worker up; the second may take a
-        # while longer to start (in FIPS mode, on a busy machine, seconds).
-        workers = set()
-        deadline = time.monotonic() + 60
-        while len(workers) < 2 and time.monotonic() < deadline:
-            workers.add(_curl(pki, f"https://localhost:{port}/").split()[-1])
-    finally:
-        running.stop()
-    assert len(workers) == 2, workers
+    env = {**server_token.env, **_site_dir_env(tmp_path)}
+    for _ in range(3):
+        port = free_port()
+        if server == "uvicorn":
+            argv = ["-m", "uvicorn", "token_app:app", "--port", str(port), "--workers", "2",
+                    "--ssl-certfile", cert, "--ssl-keyfile", key, "--ssl-keyfile-password", PIN]
+        else:
+            argv = ["-m", "hypercorn", "token_app:app", "--bind", f"127.0.0.1:{port}",
+                    "--workers", "2", "--certfile", cert, "--keyfile", f"{key}?pin-value={PIN}"]
+        running = ASGIServer(tmp_path, argv, port, env=env)
+        try:
+            # The port opens with the first worker up; the second may take a
+            # while longer to start (in FIPS mode, on a busy machine, seconds).
+            workers = set()
+            deadline = time.monotonic() + 30
+            while len(workers) < 2 and time.monotonic() < deadline:
+                workers.add(_curl(pki, f"https://localhost:{port}/").split()[-1])
+        finally:
+            out = running.stop()
+        # SoftHSM's file store: a worker whose SoftHSM starts while the
+        # other logs in (SoftHSM then rewrites the token's file) may read
+        # the file half written and leave the token out until it restarts
+        # (SoftHSMv2 issue 757). That worker dies saying so; only then is
+        # the server started again.
+        if len(workers) == 2 or "no present token matches it" not in out:
+            break
+    assert len(workers) == 2, (workers, out)
 
 
 _REQUESTS_WITH_A_TOKEN_KEY = """\
