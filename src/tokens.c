@@ -63,13 +63,24 @@ slot_matches(PK11URI *uri, PK11SlotInfo *slot)
     CK_TOKEN_INFO token;
     CK_SLOT_INFO info;
 
-    if (PK11_GetTokenInfo(slot, &token) != SECSuccess)
+    /* The label as NSS read it when the token appeared, which is how
+     * PK11_FindSlotByName matches nicknames: no call into the module, which
+     * a busy token may fail for a moment (SoftHSM, while another process
+     * logs in and rewrites the token's file), turning a present token into
+     * an "unknown" one. */
+    const char *label = PK11_GetTokenName(slot);
+    value = PK11URI_GetPathAttribute(uri, PK11URI_PATTR_TOKEN);
+    if (value != NULL && !field_is(value, (const unsigned char *)label, strlen(label)))
         return PR_FALSE;
-    if (URI_FIELD_MISMATCH(uri, PK11URI_PATTR_TOKEN, token.label) ||
-        URI_FIELD_MISMATCH(uri, PK11URI_PATTR_MANUFACTURER, token.manufacturerID) ||
-        URI_FIELD_MISMATCH(uri, PK11URI_PATTR_MODEL, token.model) ||
-        URI_FIELD_MISMATCH(uri, PK11URI_PATTR_SERIAL, token.serialNumber))
-        return PR_FALSE;
+    if (PK11URI_GetPathAttribute(uri, PK11URI_PATTR_MANUFACTURER) != NULL ||
+        PK11URI_GetPathAttribute(uri, PK11URI_PATTR_MODEL) != NULL ||
+        PK11URI_GetPathAttribute(uri, PK11URI_PATTR_SERIAL) != NULL) {
+        if (PK11_GetTokenInfo(slot, &token) != SECSuccess ||
+            URI_FIELD_MISMATCH(uri, PK11URI_PATTR_MANUFACTURER, token.manufacturerID) ||
+            URI_FIELD_MISMATCH(uri, PK11URI_PATTR_MODEL, token.model) ||
+            URI_FIELD_MISMATCH(uri, PK11URI_PATTR_SERIAL, token.serialNumber))
+            return PR_FALSE;
+    }
     if (PK11URI_GetPathAttribute(uri, PK11URI_PATTR_SLOT_MANUFACTURER) != NULL ||
         PK11URI_GetPathAttribute(uri, PK11URI_PATTR_SLOT_DESCRIPTION) != NULL) {
         if (PK11_GetSlotInfo(slot, &info) != SECSuccess ||

@@ -150,6 +150,12 @@ def _context(token: SoftToken, leaf: str, key: Any = None, env: dict[str, str] |
     return run(token, "context", env=env, chains=[chain({"id": leaf}, key)], **params)
 
 
+def test_a_uri_may_name_the_token_by_manufacturer_and_model_too(token):
+    result = _context(token, uri(token=TOKEN, manufacturer="SoftHSM%20project",
+                                 model="SoftHSM%20v2", object="server", q_pin_value=PIN))
+    assert result["ok"], result
+
+
 def test_pin_from_the_callback_is_asked_once(token):
     result = _context(token, f"{TOKEN}:server", pin_answers=[PIN])
     assert result["ok"], result
@@ -229,6 +235,7 @@ def test_a_module_added_before_nss_starts(token):
     # A misspelt label: the message names the token present.
     (uri(token="tls-nss-tset", object="server"), None, 'no present token matches it; present: "'),
     (uri(token="tls-nss-tset", object="server"), None, f'"{TOKEN}"'),
+    (uri(token=TOKEN, manufacturer="Nobody", object="server"), None, "unknown token"),
     (uri(token=TOKEN, object="nosuch", q_pin_value=PIN), None, "unknown object"),
     (f"{TOKEN}:nosuch", None, "unknown object"),
     (uri(token=TOKEN, object="twin", q_pin_value=PIN), None, "matches several certificates"),
