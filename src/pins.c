@@ -287,11 +287,21 @@ tls_nss_raise_login_failure(tls_nss_state *st, tls_nss_pin_source *pins, const c
                       "logging in to token \"%s\" for %s: the PIN callback gave no PIN",
                       token, what);
     }
-    else if (pins->asked || code == SEC_ERROR_BAD_PASSWORD) {
+    else if (!tls_nss_pin_source_can_answer(pins) &&
+             (pins->asked || code == SEC_ERROR_BAD_PASSWORD)) {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, SEC_ERROR_TOKEN_NOT_LOGGED_IN,
                       "logging in to token \"%s\" for %s: the token needs a PIN; give "
                       "pin-value= or pin-source= in a pkcs11: URI, or register "
                       "tls_nss.set_pin_callback()", token, what);
+    }
+    else if (pins->asked) {
+        /* A PIN was given and the token failed otherwise than by calling
+         * it wrong: say so, with the token's own error. */
+        const char *origin =
+            pins->uri_pin != NULL ? pins->uri_pin_origin : "the PIN callback";
+        tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, code,
+                      "logging in to token \"%s\" for %s with the PIN from %s", token, what,
+                      origin);
     }
     else {
         tls_nss_raise(st, TLS_NSS_CONFIG_ERROR, code, "logging in to token \"%s\" for %s",
