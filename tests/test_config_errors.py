@@ -207,6 +207,24 @@ def test_a_pin_in_an_id_never_reaches_a_message(key_id):
         assert "S3CRET" not in str(error), error
 
 
+@pytest.mark.parametrize("key_id", [
+    b"pkcs11:token=nosuch;object=server?pin-value=S3CRET",
+    b"pkcs11:token=nosuch;object=server;pin-value=S3CRET",
+    b"pkcs11:token=nosuch;object=server?Pin-Value=S3CRET",
+    b"pkcs11:token=nosuch;object=server?pin-value=S3;CRET&module-path=/lib/x.so",
+    b"pkcs11:pin-value=S3CRET;token=nosuch",
+])
+def test_a_repr_masks_an_ids_pin_as_the_messages_do(key_id):
+    """The types mask an id in Python, the extension in C: the two agree."""
+    store = tls.TrustStore.from_id(key_id)
+    shown = repr(store)
+    assert "CRET" not in shown and shown.startswith("TrustStore.from_id(b'"), shown
+    error = _config_error(CLIENT, tls.TLSClientConfiguration(trust_store=store))
+    assert shown[len("TrustStore.from_id(b'"):-len("')")] in str(error), (shown, error)
+    for text_id in (key_id.decode(), bytearray(key_id)):
+        assert "CRET" not in repr(tls.PrivateKey.from_id(text_id))
+
+
 @pytest.mark.parametrize("bad_id, reason", [
     (b"\xff\xfe", "not UTF-8"),
     (b"", "empty"),

@@ -312,8 +312,34 @@ def _source_repr(obj: Certificate | PrivateKey | TrustStore) -> str:
     if obj._path is not None:
         return f"{name}.from_file({obj._path!r})"
     if obj._id is not None:
-        return f"{name}.from_id({obj._id!r})"
+        return f"{name}.from_id({_masked_id(obj._id)!r})"
     return f"{name}.from_buffer(<{len(obj._buffer or b'')} bytes>)"
+
+
+def _masked_id(id: Any) -> Any:
+    """An id as a repr shows it. Reprs end up in logs and in tracebacks
+    with their locals, so a pkcs11: URI's PIN is masked as the extension
+    masks it in messages (pkcs11_uri.c; a test holds the two alike):
+    every query value but pin-source's, and a pin-value wherever it is."""
+    if isinstance(id, str):
+        return _masked_id(id.encode("utf-8", "surrogateescape")).decode("utf-8",
+                                                                       "surrogateescape")
+    if isinstance(id, (bytearray, memoryview)):
+        id = bytes(id)
+    if not isinstance(id, bytes) or id[:7].lower() != b"pkcs11:":
+        return id
+
+    def shown(attribute: bytes, in_query: bool) -> bytes:
+        key, equals, _ = attribute.partition(b"=")
+        masked = equals and ((in_query and key.lower() != b"pin-source") or
+                             key.lower() == b"pin-value")
+        return key + b"=***" if masked else attribute
+
+    path, question, query = id[7:].partition(b"?")
+    text = id[:7] + b";".join(shown(attribute, False) for attribute in path.split(b";"))
+    if question:
+        text += b"?" + b"&".join(shown(attribute, True) for attribute in query.split(b"&"))
+    return text
 
 
 class TLSClientConfiguration:
